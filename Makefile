@@ -1,0 +1,72 @@
+# The two commands of the README: `make book` and `make test`. Each sets up what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# cpu (default, what the stored notebook outputs were computed on) or cuda.
+DEVICE ?= cpu
+CACHE := _build/.jupyter_cache
+LIBRARY_STAMP := _build/.vae_lib-stamp
+STORED_CONFIG := _build/_config.stored-outputs.yml
+
+export VAE_DEVICE := $(DEVICE)
+export MPLBACKEND := Agg
+export TQDM_DISABLE := 1
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Deterministic cuBLAS, for `make test DEVICE=cuda`.
+export CUBLAS_WORKSPACE_CONFIG := :4096:8
+
+NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+ifeq ($(DEVICE),cuda)
+# GPU arithmetic differs from the CPU's in the last digits: on a GPU compare the shape of the checked
+# outputs with their numbers masked; the claims themselves are asserts in the cells.
+NBVAL_FLAGS += --nbval-sanitize-with tests/nbval_sanitize_gpu.cfg
+endif
+
+.PHONY: help install book book-stored test notebooks clean
+
+help:
+	@echo "make book       build the book into _build/html, executing every notebook (cached)"
+	@echo "make test       unit tests, nbval over every notebook, and a book build from stored outputs"
+	@echo "make notebooks  execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
+	@echo "make clean      remove _build"
+	@echo "Options: DEVICE=cuda runs the notebooks on a GPU."
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	touch $@
+
+# jupyter-cache keys on the cells' source only: a change in vae_lib must throw the cache away.
+$(LIBRARY_STAMP): $(wildcard vae_lib/*.py) pyproject.toml
+	rm -rf $(CACHE)
+	mkdir -p _build
+	touch $@
+
+book: $(INSTALLED) $(LIBRARY_STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# The same book, rendered from the outputs stored in the notebooks (no execution): catches a broken
+# page, reference or citation without running every notebook a second time.
+book-stored: $(INSTALLED)
+	mkdir -p _build
+	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > $(STORED_CONFIG)
+	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
+	$(BIN)/jupyter-book build . -W -n --keep-going --config $(STORED_CONFIG)
+
+test: $(INSTALLED) book-stored
+	$(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS)
+
+notebooks: $(INSTALLED)
+	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOK)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,94 @@
+"""The repository's own consistency: pinned environments agree, notebooks are paired, executed and listed."""
+
+import tomllib
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT_FILES = sorted((ROOT / "notebooks").glob("*.md"))
+
+
+def pyproject_pins() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        pins |= set(extra)
+    return pins
+
+
+def test_environment_yml_names_the_same_pins_as_pyproject() -> None:
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    conda_pins = {line for line in pip_section if not line.startswith("-")}
+    assert conda_pins == pyproject_pins()
+    assert "python=3.11" in environment["dependencies"]
+
+
+def test_every_dependency_is_pinned_exactly() -> None:
+    unpinned = [pin for pin in pyproject_pins() if "==" not in pin]
+    assert not unpinned, f"pin these exactly: {unpinned}"
+    pins = dict(pin.split("==") for pin in pyproject_pins())
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    assert pins["jupyter-book"].startswith("1.")
+
+
+def test_book_configuration_fails_on_errors() -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["allow_errors"] is False
+    assert config["execute"]["execute_notebooks"] == "cache"
+    assert config["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def test_every_chapter_is_in_the_table_of_contents_and_every_entry_exists() -> None:
+    listed = toc_files()
+    for text_file in TEXT_FILES:
+        assert f"notebooks/{text_file.stem}" in listed, f"{text_file.name} is not in _toc.yml"
+    for entry in listed:
+        assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".md", ".ipynb")), f"{entry} is missing"
+
+
+def test_there_are_chapters() -> None:
+    assert TEXT_FILES, "no notebooks/*.md found"
+
+
+@pytest.mark.parametrize("text_file", TEXT_FILES, ids=lambda p: p.stem)
+def test_text_file_and_notebook_are_in_sync(text_file: Path) -> None:
+    notebook_file = text_file.with_suffix(".ipynb")
+    assert notebook_file.exists(), f"{notebook_file.name} is missing: run `make notebooks`"
+    text = jupytext.read(text_file)
+    stored = jupytext.read(notebook_file)
+    text_cells = [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in text.cells]
+    stored_cells = [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in stored.cells]
+    assert text_cells == stored_cells, f"{text_file.name} and {notebook_file.name} differ: run `make notebooks`"
+
+
+@pytest.mark.parametrize("text_file", TEXT_FILES, ids=lambda p: p.stem)
+def test_notebook_is_stored_executed_top_to_bottom(text_file: Path) -> None:
+    notebook = nbformat.read(text_file.with_suffix(".ipynb"), as_version=4)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), "store the notebook executed in one fresh run: `make notebooks`"
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error", f"a stored output is an error: {cell.source[:80]!r}"
+
+
+@pytest.mark.parametrize("text_file", TEXT_FILES, ids=lambda p: p.stem)
+def test_chapter_asserts_and_checks_its_claims(text_file: Path) -> None:
+    notebook = jupytext.read(text_file)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert any("assert" in c.source for c in code), "a chapter asserts its claims"
+    assert any("nbval-check-output" in c.metadata.get("tags", []) for c in code), "a chapter has checked outputs"
+    assert "What you will learn" in notebook.cells[0].source + notebook.cells[1].source

@@ -1,0 +1,77 @@
+"""Input checks shared by vae_lib's public functions.
+
+Each check raises ``TypeError`` or ``ValueError`` with a message that names the argument, so that a
+reader sees what was wrong at the call they wrote, not deep inside torch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(name: str, value: object, *, floating: bool = True) -> Tensor:
+    """Return ``value`` if it is a (floating-point) tensor, else raise ``TypeError``."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    return value
+
+
+def check_finite(name: str, value: Tensor) -> Tensor:
+    """Raise ``ValueError`` if ``value`` holds a NaN or an infinity."""
+    if not bool(torch.isfinite(value).all()):
+        bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+    return value
+
+
+def check_float_tensor(name: str, value: object, *, min_dim: int = 1) -> Tensor:
+    """A finite floating-point tensor with at least ``min_dim`` dimensions."""
+    tensor = check_tensor(name, value)
+    if tensor.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimension(s), got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)})")
+    return check_finite(name, tensor)
+
+
+def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}; they must match")
+
+
+def check_same_device(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` live on the same device."""
+    if a.device != b.device:
+        raise ValueError(f"{name_a} is on {a.device} but {name_b} is on {b.device}; move them to one device")
+
+
+def check_unit_interval(name: str, value: Tensor) -> Tensor:
+    """Raise ``ValueError`` unless every entry of ``value`` lies in [0, 1]."""
+    if bool((value < 0).any()) or bool((value > 1).any()):
+        raise ValueError(
+            f"{name} must lie in [0, 1] for a Bernoulli likelihood, got values in "
+            f"[{float(value.min()):.4g}, {float(value.max()):.4g}]"
+        )
+    return value
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an int >= 1, else raise ``TypeError``/``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def check_positive_float(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (value > 0 and value < float("inf")):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)

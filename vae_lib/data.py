@@ -1,0 +1,130 @@
+"""Data sets as tensors: sklearn's handwritten digits (offline, the default) and MNIST / Fashion-MNIST.
+
+Every loader returns a :class:`DatasetSplits`: train, validation and test tensors with pixels in [0, 1],
+flattened to ``(N, D)``, with labels, on the CPU. Splits are fixed by a seed, so every chapter and every
+run sees the same examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from vae_lib._checks import check_positive_int
+
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images ``x`` of shape ``(N, D)`` in [0, 1] (float32) and integer labels ``y`` of shape ``(N,)``."""
+
+    x: Tensor
+    y: Tensor
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """A data set's train / validation / test splits and the shape to view each row as an image."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    image_shape: tuple[int, int]
+
+    @property
+    def data_dim(self) -> int:
+        return self.train.x.shape[1]
+
+    def binarized(self, threshold: float = 0.5) -> DatasetSplits:
+        """The same splits with each pixel set to 1 where it exceeds ``threshold`` and 0 elsewhere."""
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"threshold must lie in [0, 1), got {threshold}")
+        splits = [Split((s.x > threshold).float(), s.y) for s in (self.train, self.val, self.test)]
+        return DatasetSplits(f"{self.name}-binarized", *splits, image_shape=self.image_shape)
+
+
+def _split_fractions(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"{name} must lie strictly between 0 and 1, got {fraction}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction + test_fraction}")
+    return round(n * val_fraction), round(n * test_fraction)
+
+
+def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.2) -> DatasetSplits:
+    """sklearn's 1,797 handwritten digits (8x8, 17 grey levels 0..16, scaled to [0, 1]), split by ``seed``.
+
+    The data ship inside scikit-learn, so this never touches the network.
+    """
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
+    bunch = sklearn_load_digits()
+    x = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0
+    y = torch.as_tensor(bunch.target, dtype=torch.long)
+    n_val, n_test = _split_fractions(len(x), val_fraction, test_fraction)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    test_index, val_index, train_index = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    return DatasetSplits(
+        "digits",
+        Split(x[train_index], y[train_index]),
+        Split(x[val_index], y[val_index]),
+        Split(x[test_index], y[test_index]),
+        image_shape=(8, 8),
+    )
+
+
+def load_torchvision(
+    name: str, root: str | Path, download: bool = False, val_size: int = 5000, seed: int = 0
+) -> DatasetSplits:
+    """MNIST or Fashion-MNIST (28x28, scaled to [0, 1]) through torchvision.
+
+    With ``download=False`` the IDX files must already be under ``root`` (torchvision's layout,
+    ``root/MNIST/raw/`` or ``root/FashionMNIST/raw/``); with ``download=True`` torchvision fetches them.
+    The last ``val_size`` images of a seeded shuffle of the 60,000 training images form the validation split.
+    """
+    import torchvision
+
+    classes = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
+    if name not in classes:
+        raise ValueError(f"unknown torchvision data set {name!r}; choose one of {sorted(classes)}")
+    val_size = check_positive_int("val_size", val_size)
+    try:
+        train_set = classes[name](str(root), train=True, download=download)
+        test_set = classes[name](str(root), train=False, download=download)
+    except RuntimeError as error:
+        raise FileNotFoundError(
+            f"{name} not found under {root!s}; pass download=True where there is internet ({error})"
+        ) from error
+    x_train = train_set.data.reshape(len(train_set.data), -1).float() / 255.0
+    y_train = train_set.targets.long()
+    if val_size >= len(x_train):
+        raise ValueError(f"val_size ({val_size}) must be smaller than the {len(x_train)} training images")
+    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))
+    train_index, val_index = order[:-val_size], order[-val_size:]
+    x_test = test_set.data.reshape(len(test_set.data), -1).float() / 255.0
+    height, width = train_set.data.shape[1:]
+    return DatasetSplits(
+        name,
+        Split(x_train[train_index], y_train[train_index]),
+        Split(x_train[val_index], y_train[val_index]),
+        Split(x_test, test_set.targets.long()),
+        image_shape=(int(height), int(width)),
+    )
+
+
+def load_dataset(name: str, root: str | Path = "data", download: bool = False, seed: int = 0) -> DatasetSplits:
+    """Load a data set by name: ``"digits"`` (offline), ``"mnist"`` or ``"fashion-mnist"``."""
+    if name == "digits":
+        return load_digits(seed=seed)
+    if name in ("mnist", "fashion-mnist"):
+        return load_torchvision(name, root, download=download, seed=seed)
+    raise ValueError(f"unknown dataset name {name!r}; choose one of {list(DATASET_NAMES)}")
