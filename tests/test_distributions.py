@@ -105,3 +105,39 @@ def test_observation_models_agree_with_their_torch_distributions() -> None:
     x = torch.randn(3, 10)
     torch.testing.assert_close(gaussian.log_prob(x, params), gaussian.distribution(params).log_prob(x))
     assert math.isclose(gaussian.sigma, 0.2)
+
+
+def test_categorical_observation_matches_torch_categorical() -> None:
+    levels, pixels = 17, 12
+    categorical = vl.observation_model("categorical", levels=levels)
+    assert isinstance(categorical, vl.CategoricalObservation) and categorical.params_per_dim == levels
+    logits = torch.randn(2, 5, pixels * levels, dtype=torch.float64)  # a sample axis, then a batch axis
+    index = torch.randint(0, levels, (5, pixels))
+    x = index.double() / (levels - 1)
+    expected = torch.distributions.Categorical(logits=logits.unflatten(-1, (pixels, levels))).log_prob(index).sum(-1)
+    torch.testing.assert_close(categorical.log_prob(x, logits), expected)
+    torch.testing.assert_close(categorical.distribution(logits).log_prob(index), expected)
+    probs = torch.softmax(logits.unflatten(-1, (pixels, levels)), -1)
+    torch.testing.assert_close(categorical.mean(logits), (probs * torch.linspace(0, 1, levels, dtype=torch.float64)).sum(-1))
+    sample = categorical.sample(logits)
+    assert sample.shape == (2, 5, pixels)
+    assert torch.equal(categorical.level_index(sample) / (levels - 1), sample)
+
+
+def test_categorical_observation_rejects_values_off_the_grid_and_a_wrong_width() -> None:
+    categorical = vl.CategoricalObservation(levels=17)
+    with pytest.raises(ValueError, match="grid"):
+        categorical.log_prob(torch.full((1, 4), 0.5 / 16), torch.zeros(1, 4 * 17))
+    with pytest.raises(ValueError, match="multiple of levels"):
+        categorical.log_prob(torch.zeros(1, 4), torch.zeros(1, 4 * 17 + 1))
+    with pytest.raises(ValueError, match="levels"):
+        vl.CategoricalObservation(levels=1)
+
+
+def test_categorical_vae_decoder_has_levels_outputs_per_pixel() -> None:
+    digits = vl.load_digits()
+    model = vl.VAE(64, 2, (16,), likelihood="categorical", levels=17)
+    assert model.decoder(torch.zeros(3, 2)).shape == (3, 64 * 17)
+    terms = model.elbo(digits.train.x[:8])
+    assert terms.elbo.shape == (8,) and bool(torch.isfinite(terms.elbo).all())
+    assert model.sample(4).shape == (4, 64) and model.reconstruct(digits.train.x[:3]).shape == (3, 64)

@@ -111,3 +111,24 @@ def test_linear_model_posterior_matches_bayes_rule(linear_model, data) -> None:
     log_posterior = torch.distributions.MultivariateNormal(means, covariance_matrix=covariance).log_prob(z)
     log_joint = linear_model.log_likelihood(data, z) + vl.standard_normal_log_prob(z)
     torch.testing.assert_close(log_joint - log_posterior, linear_model.log_marginal(data).expand(4, -1))
+
+
+def test_iwae_loss_is_minus_the_importance_bound_and_records_elbo_terms() -> None:
+    model = vl.VAE(16, 3, (8,))
+    x = torch.bernoulli(torch.full((5, 16), 0.4))
+    torch.manual_seed(11)
+    loss, terms = vl.iwae_loss(k=7)(model, (x,), 1)
+    torch.manual_seed(11)
+    mu, log_var = model.encoder(x)
+    bound = vl.importance_weighted_bound(x, mu, log_var, model.decoder.log_likelihood, k=7)
+    torch.testing.assert_close(loss, -bound.mean())
+    torch.testing.assert_close(terms.elbo, terms.expected_log_likelihood - terms.kl)
+    torch.testing.assert_close(terms.kl, vl.kl_standard_normal(mu, log_var))
+
+
+def test_iwae_loss_trains_with_fit_and_rejects_bad_k() -> None:
+    x = vl.load_digits().binarized().train.x[:128]
+    history = vl.fit(vl.VAE(64, 2, (16,)), x, x[:32], epochs=3, batch_size=32, seed=0, device="cpu", loss_fn=vl.iwae_loss(k=4))
+    assert len(history) == 3 and history.records[-1].val_elbo is not None
+    with pytest.raises(ValueError, match="k"):
+        vl.iwae_loss(k=0)

@@ -4,10 +4,12 @@ Each function that implements an equation of the book names the equation's label
 Import it as ``import vae_lib as vl``; importing changes no global state.
 """
 
+from vae_lib.conditional import ConditionalVAE, one_hot
 from vae_lib.data import DATASET_NAMES, DatasetSplits, Split, load_dataset, load_digits, load_torchvision
 from vae_lib.device import default_device, seed_everything
 from vae_lib.distributions import (
     BernoulliObservation,
+    CategoricalObservation,
     GaussianObservation,
     bernoulli_log_likelihood,
     diagonal_gaussian_log_prob,
@@ -20,8 +22,18 @@ from vae_lib.distributions import (
 )
 from vae_lib.linear_gaussian import LinearGaussianModel
 from vae_lib.models import VAE, Decoder, GaussianEncoder, mlp
-from vae_lib.objectives import ELBOTerms, elbo, importance_weighted_bound, negative_elbo_loss
+from vae_lib.objectives import ELBOTerms, elbo, importance_weighted_bound, iwae_loss, negative_elbo_loss
 from vae_lib.plotting import image_grid, latent_scatter, plot_history, use_book_style
+from vae_lib.regularization import (
+    active_units,
+    annealing_weight,
+    beta_elbo_loss,
+    free_bits_loss,
+    kl_annealing_loss,
+    kl_per_dimension,
+    latent_activity,
+    posterior_parameters,
+)
 from vae_lib.training import EpochRecord, History, elbo_loss, evaluate, fit
 
 __version__ = "0.1.0"
@@ -30,6 +42,8 @@ __all__ = [
     "DATASET_NAMES",
     "VAE",
     "BernoulliObservation",
+    "ConditionalVAE",
+    "CategoricalObservation",
     "DatasetSplits",
     "Decoder",
     "ELBOTerms",
@@ -40,7 +54,16 @@ __all__ = [
     "LinearGaussianModel",
     "Split",
     "bernoulli_log_likelihood",
+    "active_units",
+    "annealing_weight",
+    "beta_elbo_loss",
     "default_device",
+    "free_bits_loss",
+    "kl_annealing_loss",
+    "kl_per_dimension",
+    "latent_activity",
+    "one_hot",
+    "posterior_parameters",
     "diagonal_gaussian_log_prob",
     "elbo",
     "elbo_loss",
@@ -49,6 +72,7 @@ __all__ = [
     "gaussian_log_likelihood",
     "image_grid",
     "importance_weighted_bound",
+    "iwae_loss",
     "kl_diagonal_gaussians",
     "kl_standard_normal",
     "latent_scatter",

@@ -132,6 +132,7 @@ class BernoulliObservation:
     """p(x|z) = prod_i Bernoulli(x_i | sigmoid(logit_i(z))), for pixels in [0, 1] (:eq:`eq-bernoulli-observation`)."""
 
     name = "bernoulli"
+    params_per_dim = 1
 
     def log_prob(self, x: Tensor, logits: Tensor) -> Tensor:
         return bernoulli_log_likelihood(x, logits)
@@ -153,6 +154,7 @@ class GaussianObservation:
     """p(x|z) = N(x | f(z), sigma^2 I) with a fixed sigma: the notes' eq. (2), :eq:`eq-gaussian-observation`."""
 
     name = "gaussian"
+    params_per_dim = 1
 
     def __init__(self, sigma: float) -> None:
         self.sigma = check_positive_float("sigma", sigma)
@@ -173,15 +175,72 @@ class GaussianObservation:
         return f"GaussianObservation(sigma={self.sigma})"
 
 
-ObservationModel = BernoulliObservation | GaussianObservation
+class CategoricalObservation:
+    """p(x|z) = prod_i Categorical(level_i | softmax(logits_i(z))), for pixels on a grid of ``levels`` values.
+
+    A pixel ``x_i`` in [0, 1] is the level ``round(x_i * (levels - 1))``; the decoder gives ``levels``
+    logits per pixel, laid out as ``(..., D * levels)`` with each pixel's logits adjacent. Like the
+    Bernoulli model it is a probability mass, so its log-likelihoods are in nats and comparable.
+    """
+
+    name = "categorical"
+
+    def __init__(self, levels: int = 17) -> None:
+        self.levels = check_positive_int("levels", levels)
+        if self.levels < 2:
+            raise ValueError(f"levels must be >= 2, got {levels}")
+        self.params_per_dim = self.levels
+
+    def level_index(self, x: Tensor) -> Tensor:
+        """The integer level of each pixel; ``ValueError`` if a pixel is not on the grid ``k / (levels - 1)``."""
+        check_float_tensor("x", x)
+        check_unit_interval("x", x)
+        scaled = x * (self.levels - 1)
+        index = torch.round(scaled)
+        if bool(((scaled - index).abs() > 1e-4).any()):
+            raise ValueError(f"x must lie on the grid k/{self.levels - 1} of a {self.levels}-level categorical likelihood")
+        return index.long()
+
+    def _logits(self, logits: Tensor) -> Tensor:
+        check_float_tensor("logits", logits)
+        if logits.shape[-1] % self.levels:
+            raise ValueError(f"logits' last axis ({logits.shape[-1]}) must be a multiple of levels ({self.levels})")
+        return logits.unflatten(-1, (logits.shape[-1] // self.levels, self.levels))  # (..., D, levels)
+
+    def log_prob(self, x: Tensor, logits: Tensor) -> Tensor:
+        index = self.level_index(x)
+        per_pixel = self._logits(logits)
+        _broadcast_event("x", x, "logits per pixel", per_pixel[..., 0])
+        log_probs = torch.log_softmax(per_pixel, dim=-1)
+        index = index.expand(per_pixel.shape[:-1])
+        return log_probs.gather(-1, index.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def mean(self, logits: Tensor) -> Tensor:
+        grid = torch.linspace(0.0, 1.0, self.levels, dtype=logits.dtype, device=logits.device)
+        return (torch.softmax(self._logits(logits), dim=-1) * grid).sum(-1)
+
+    def sample(self, logits: Tensor) -> Tensor:
+        return self.distribution(logits).sample().to(logits.dtype) / (self.levels - 1)
+
+    def distribution(self, logits: Tensor) -> torch.distributions.Distribution:
+        """Over level indices (integers ``0 .. levels-1``), not over the pixel values in [0, 1]."""
+        return torch.distributions.Independent(torch.distributions.Categorical(logits=self._logits(logits)), 1)
+
+    def __repr__(self) -> str:
+        return f"CategoricalObservation(levels={self.levels})"
 
 
-def observation_model(likelihood: str, sigma: float | None = None) -> ObservationModel:
-    """Build an observation model by name: ``"bernoulli"`` or ``"gaussian"`` (which needs ``sigma``)."""
+ObservationModel = BernoulliObservation | GaussianObservation | CategoricalObservation
+
+
+def observation_model(likelihood: str, sigma: float | None = None, levels: int = 17) -> ObservationModel:
+    """Build an observation model by name: ``"bernoulli"``, ``"categorical"`` (``levels`` grey levels) or ``"gaussian"`` (needs ``sigma``)."""
     if likelihood == "bernoulli":
         return BernoulliObservation()
+    if likelihood == "categorical":
+        return CategoricalObservation(levels)
     if likelihood == "gaussian":
         if sigma is None:
             raise ValueError("likelihood='gaussian' needs sigma, the fixed standard deviation of eq. (2)")
         return GaussianObservation(sigma)
-    raise ValueError(f"unknown likelihood {likelihood!r}; choose 'bernoulli' or 'gaussian'")
+    raise ValueError(f"unknown likelihood {likelihood!r}; choose 'bernoulli', 'categorical' or 'gaussian'")

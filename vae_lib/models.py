@@ -65,10 +65,10 @@ class Decoder(nn.Module):
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.observation = observation
-        self.body = mlp([latent_dim, *hidden_dims, data_dim])
+        self.body = mlp([latent_dim, *hidden_dims, data_dim * observation.params_per_dim])
 
     def forward(self, z: Tensor) -> Tensor:
-        """The observation model's parameters f(z), shape ``(..., data_dim)``."""
+        """The observation model's parameters f(z), shape ``(..., data_dim * params_per_dim)``."""
         _check_input("z", z, self.latent_dim, self)
         return self.body(z)
 
@@ -80,8 +80,9 @@ class Decoder(nn.Module):
 class VAE(nn.Module):
     """A variational autoencoder: an MLP encoder q(z|x), an MLP decoder p(x|z), and the prior N(0, I).
 
-    ``likelihood`` is ``"bernoulli"`` (pixels in [0, 1]) or ``"gaussian"`` with a fixed ``sigma``
-    (the notes' eq. 2). The decoder mirrors the encoder's hidden sizes.
+    ``likelihood`` is ``"bernoulli"`` (pixels in [0, 1]), ``"categorical"`` (pixels on a grid of
+    ``levels`` grey values) or ``"gaussian"`` with a fixed ``sigma`` (the notes' eq. 2). The decoder
+    mirrors the encoder's hidden sizes.
     """
 
     def __init__(
@@ -91,13 +92,14 @@ class VAE(nn.Module):
         hidden_dims: Sequence[int] = (256,),
         likelihood: str = "bernoulli",
         sigma: float | None = None,
+        levels: int = 17,
     ) -> None:
         super().__init__()
         self.data_dim = check_positive_int("data_dim", data_dim)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.hidden_dims = tuple(hidden_dims)
         self.encoder = GaussianEncoder(data_dim, self.hidden_dims, latent_dim)
-        self.decoder = Decoder(latent_dim, tuple(reversed(self.hidden_dims)), data_dim, observation_model(likelihood, sigma))
+        self.decoder = Decoder(latent_dim, tuple(reversed(self.hidden_dims)), data_dim, observation_model(likelihood, sigma, levels))
 
     @property
     def device(self) -> torch.device:

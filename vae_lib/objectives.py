@@ -1,4 +1,4 @@
-"""The ELBO and the importance-weighted estimate of log p(x).
+"""The ELBO, the importance-weighted estimate of log p(x), and the IWAE training loss.
 
 Both take the encoder's output (``mu``, ``log_var`` of q(z|x)) and a function ``log_likelihood(x, z)``
 that returns log p(x|z), so they serve a neural VAE and the exact linear Gaussian model alike.
@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from torch.nn import Module
 
 from vae_lib._checks import check_float_tensor, check_positive_int, check_same_shape
 from vae_lib.distributions import diagonal_gaussian_log_prob, kl_standard_normal, reparameterize, standard_normal_log_prob
@@ -93,3 +94,28 @@ def negative_elbo_loss(terms: ELBOTerms, kl_weight: float = 1.0) -> Tensor:
     other values give the beta-weighted objective of the regularization chapter.
     """
     return -(terms.expected_log_likelihood - kl_weight * terms.kl).mean()
+
+
+def iwae_loss(k: int) -> Callable[[Module, tuple[Tensor, ...], int], tuple[Tensor, ELBOTerms]]:
+    """A ``loss_fn`` for ``vl.fit`` that maximises the ``k``-sample IWAE bound (:eq:`eq-iwae-bound`).
+
+    ``vl.fit(model, x, loss_fn=iwae_loss(k=5))`` trains on ``-mean(bound)`` (with ``k = 1`` this is the
+    negative ELBO). The terms it returns for the history are the ELBO's, estimated from the same ``k``
+    draws, so ELBO curves of IWAE and VAE training can be compared directly. ``model`` needs an
+    ``encoder(x) -> (mu, log_var)`` and a ``decoder.log_likelihood(x, z)``, as ``vl.VAE`` has.
+    """
+    k = check_positive_int("k", k)
+
+    def loss_fn(model: Module, batch: tuple[Tensor, ...], epoch: int) -> tuple[Tensor, ELBOTerms]:
+        x = batch[0]
+        mu, log_var = model.encoder(x)
+        _check_encoder_output(x, mu, log_var)
+        z = reparameterize(mu, log_var, k)  # (k, B, d)
+        log_p_x_given_z = _call_log_likelihood(model.decoder.log_likelihood, x, z)  # (k, B)
+        log_weights = log_p_x_given_z + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mu, log_var)
+        bound = torch.logsumexp(log_weights, dim=0) - math.log(k)  # (B,)
+        expected_log_likelihood, kl = log_p_x_given_z.mean(0), kl_standard_normal(mu, log_var)
+        return -bound.mean(), ELBOTerms(expected_log_likelihood - kl, expected_log_likelihood, kl)
+
+    loss_fn.__name__ = loss_fn.__qualname__ = f"iwae_loss_k{k}"
+    return loss_fn
