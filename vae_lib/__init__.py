@@ -4,6 +4,7 @@ Each function that implements an equation of the book names the equation's label
 Import it as ``import vae_lib as vl``; importing changes no global state.
 """
 
+from vae_lib.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from vae_lib.conditional import ConditionalVAE, one_hot
 from vae_lib.data import DATASET_NAMES, DatasetSplits, Split, load_dataset, load_digits, load_torchvision
 from vae_lib.device import default_device, seed_everything
@@ -34,7 +35,7 @@ from vae_lib.regularization import (
     latent_activity,
     posterior_parameters,
 )
-from vae_lib.training import EpochRecord, History, elbo_loss, evaluate, fit
+from vae_lib.training import EpochRecord, History, TrainingDivergedError, elbo_loss, evaluate, fit
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "DATASET_NAMES",
     "VAE",
     "BernoulliObservation",
+    "CheckpointError",
     "ConditionalVAE",
     "CategoricalObservation",
     "DatasetSplits",
@@ -51,6 +53,7 @@ __all__ = [
     "GaussianEncoder",
     "GaussianObservation",
     "History",
+    "TrainingDivergedError",
     "LinearGaussianModel",
     "Split",
     "bernoulli_log_likelihood",
@@ -76,7 +79,9 @@ __all__ = [
     "kl_diagonal_gaussians",
     "kl_standard_normal",
     "latent_scatter",
+    "load_checkpoint",
     "load_dataset",
+    "load_model",
     "load_digits",
     "load_torchvision",
     "mlp",
@@ -84,6 +89,7 @@ __all__ = [
     "observation_model",
     "plot_history",
     "reparameterize",
+    "save_checkpoint",
     "seed_everything",
     "standard_normal_log_prob",
     "use_book_style",

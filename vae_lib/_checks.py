@@ -10,6 +10,10 @@ import torch
 from torch import Tensor
 
 
+class NonFiniteError(ValueError):
+    """A tensor holds NaN or inf. ``fit`` turns one raised inside the model into a divergence error."""
+
+
 def check_tensor(name: str, value: object, *, floating: bool = True) -> Tensor:
     """Return ``value`` if it is a (floating-point) tensor, else raise ``TypeError``."""
     if not isinstance(value, Tensor):
@@ -23,7 +27,7 @@ def check_finite(name: str, value: Tensor) -> Tensor:
     """Raise ``ValueError`` if ``value`` holds a NaN or an infinity."""
     if not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
-        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+        raise NonFiniteError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
     return value
 
 

@@ -8,6 +8,8 @@ the ELBO and its two terms on the training and validation data, in nats per exam
 from __future__ import annotations
 
 import copy
+import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from vae_lib._checks import check_float_tensor, check_positive_float, check_positive_int
+from vae_lib._checks import NonFiniteError, check_float_tensor, check_positive_float, check_positive_int
+from vae_lib.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from vae_lib.device import default_device, seed_everything
 from vae_lib.objectives import ELBOTerms, negative_elbo_loss
 
@@ -59,6 +62,37 @@ class History:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def to_dict(self) -> dict:
+        """Plain lists and numbers (what a checkpoint stores)."""
+        return {"records": [dataclasses.asdict(r) for r in self.records], "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        return cls([EpochRecord(**record) for record in data["records"]], data["best_epoch"])
+
+
+class TrainingDivergedError(FloatingPointError):
+    """``fit`` met a non-finite loss or gradient; the step was not applied, so the model keeps its last good
+    parameters. ``epoch`` and ``step`` (both from 1) locate the batch; ``history`` holds the finished epochs."""
+
+    def __init__(self, message: str, epoch: int, step: int, history: History) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.history = epoch, step, history
+
+
+def _non_finite(loss: Tensor, named_parameters: list[tuple[str, nn.Parameter]]) -> str | None:
+    """None when the loss and every gradient are finite, else what is not (one device sync per step)."""
+    grads = [(name, p.grad) for name, p in named_parameters if p.grad is not None]
+    # The max-norm is NaN or inf exactly when some entry is, and never overflows.
+    norms = torch._foreach_norm([g for _, g in grads], float("inf")) if grads else []
+    flags = torch.isfinite(torch.stack([loss.detach().float().reshape(()), *[n.float().to(loss.device) for n in norms]]))
+    if bool(flags.all()):
+        return None
+    if not bool(flags[0]):
+        return f"the loss is {loss.item()}"
+    bad = [name for (name, _), ok in zip(grads, flags[1:].tolist()) if not ok]
+    return f"the gradient of {', '.join(bad)} is not finite (loss {loss.item():.6g})"
 
 
 def _as_tensors(name: str, data: Tensor | Sequence[Tensor] | None) -> tuple[Tensor, ...] | None:
@@ -116,6 +150,8 @@ def fit(
     loss_fn: LossFn = elbo_loss,
     patience: int | None = None,
     progress: bool | None = None,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> History:
     """Train ``model`` with Adam on minibatches of ``train``; return the per-epoch :class:`History`.
 
@@ -124,6 +160,11 @@ def fit(
     ``patience``, training stops once the validation ELBO has not improved for that many epochs and the
     best weights are restored. ``progress`` prints one line per epoch to stderr (default: only when
     stderr is a terminal, so notebook outputs stay clean).
+
+    With ``checkpoint_path``, a checkpoint (model, optimizer, random states, history) is written atomically
+    after every epoch; ``resume_from`` continues a run from such a checkpoint up to ``epochs`` in total, and
+    gives bitwise the same weights and history on the CPU as the run that was never interrupted. A
+    non-finite loss or gradient raises :class:`TrainingDivergedError` before the step is applied.
     """
     train_tensors = _as_tensors("train", train)
     val_tensors = _as_tensors("val", val)
@@ -146,17 +187,42 @@ def fit(
     n_train = train_tensors[0].shape[0]
 
     history = History()
-    best_val, best_state, epochs_since_best = -float("inf"), None, 0
-    for epoch in range(1, epochs + 1):
+    best_val, best_state, epochs_since_best, first_epoch, stopped = -float("inf"), None, 0, 1, False
+    if resume_from is not None:
+        saved = load_checkpoint(resume_from)
+        if "fit" not in saved.extra:
+            raise CheckpointError(f"{resume_from} was not written by fit(checkpoint_path=...); it cannot be resumed")
+        restore(saved, model, optimizer, restore_rng=True)
+        state = saved.extra["fit"]
+        shuffle_generator.set_state(state["shuffle_state"])
+        history = History.from_dict(saved.history)
+        best_val, best_state, epochs_since_best = state["best_val"], state["best_state"], state["epochs_since_best"]
+        first_epoch, stopped = saved.epoch + 1, state["stopped"]
+    named_parameters = list(model.named_parameters())
+    for epoch in range(first_epoch, epochs + 1):
+        if stopped:
+            break
         started = time.perf_counter()
         model.train()
         totals = torch.zeros(3, dtype=torch.float64, device=device)
         order = torch.randperm(n_train, generator=shuffle_generator).to(device)
-        for start in range(0, n_train, batch_size):
+        for step, start in enumerate(range(0, n_train, batch_size), start=1):
             index = order[start : start + batch_size]
-            loss, terms = loss_fn(model, tuple(t[index] for t in train_tensors), epoch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            try:
+                loss, terms = loss_fn(model, tuple(t[index] for t in train_tensors), epoch)
+            except NonFiniteError as error:  # the data were checked finite: the model made these values
+                problem = f"the forward pass made non-finite values ({error})"
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                problem = _non_finite(loss, named_parameters)
+            if problem is not None:
+                optimizer.zero_grad(set_to_none=True)
+                message = (
+                    f"training diverged at epoch {epoch}, step {step}: {problem}. The step was not applied, so the "
+                    f"model keeps its parameters from before it; try a smaller learning_rate (now {learning_rate:g})"
+                )
+                raise TrainingDivergedError(message, epoch, step, history)
             optimizer.step()
             totals += torch.stack([t.detach().sum() for t in terms]).double()
         train_means = (totals / n_train).tolist()
@@ -172,8 +238,16 @@ def fit(
                 best_state, history.best_epoch = copy.deepcopy(model.state_dict()), epoch
             else:
                 epochs_since_best += 1
-                if epochs_since_best >= patience:
-                    break
+                stopped = epochs_since_best >= patience
+        if checkpoint_path is not None:
+            fit_state = {
+                "shuffle_state": shuffle_generator.get_state(),
+                "best_val": best_val,
+                "best_state": best_state,
+                "epochs_since_best": epochs_since_best,
+                "stopped": stopped,
+            }
+            save_checkpoint(checkpoint_path, model, optimizer, epoch=epoch, history=history.to_dict(), extra={"fit": fit_state})
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
