@@ -28,12 +28,13 @@ ifeq ($(DEVICE),cuda)
 NBVAL_FLAGS += --nbval-sanitize-with tests/nbval_sanitize_gpu.cfg
 endif
 
-.PHONY: help install book book-stored test notebooks clean
+.PHONY: help install book book-stored lint test notebooks clean
 
 help:
 	@echo "make book       build the book into _build/html, executing every notebook (cached)"
 	@echo "make test       unit tests, nbval over every notebook, and a book build from stored outputs"
 	@echo "make notebooks  execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
+	@echo "make lint       ruff, jupytext pairing, stored outputs, actionlint (the hooks of .pre-commit-config.yaml)"
 	@echo "make clean      remove _build"
 	@echo "Options: DEVICE=cuda runs the notebooks on a GPU."
 
@@ -62,8 +63,12 @@ book-stored: $(INSTALLED)
 	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
 	$(BIN)/jupyter-book build . -W -n --keep-going --config $(STORED_CONFIG)
 
-test: $(INSTALLED) book-stored
+test: $(INSTALLED) lint book-stored
 	$(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS)
+
+# The hooks of .pre-commit-config.yaml over every tracked file, with the environment's tools first on PATH.
+lint: $(INSTALLED)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 notebooks: $(INSTALLED)
 	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOK)
