@@ -1,0 +1,52 @@
+"""A Sphinx extension for the book, not part of the library's API: MathJax 3 served by the book itself.
+
+With it, math renders with no internet access. MathJax comes from the PyPI package
+``django-static-mathjax`` (pinned in pyproject.toml's book extra), which ships MathJax's ``es5`` build.
+At build time its files are copied into ``_static/mathjax`` and Sphinx's ``mathjax_path`` points at
+the copy, instead of the CDN that Sphinx uses by default.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ExtensionError
+
+ENTRY_POINT = "tex-chtml.js"  # what Sphinx loads by default, but from the CDN
+# What tex-chtml.js loads lazily: fonts, TeX extensions (autoloaded macros), the menu and accessibility.
+FOLDERS = ("output", "input", "ui", "a11y", "sre", "adaptors")
+
+
+def mathjax_source() -> Path:
+    try:
+        import mathjax  # the django-static-mathjax package
+    except ImportError as error:
+        raise ExtensionError("offline_mathjax needs the package django-static-mathjax (pip install '.[book]')") from error
+    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (source / ENTRY_POINT).is_file():
+        raise ExtensionError(f"no {ENTRY_POINT} under {source}: is django-static-mathjax installed whole?")
+    return source
+
+
+def use_local_mathjax(app: Sphinx, config: Config) -> None:
+    mathjax_source()  # fail early, before a long build, when the package is missing
+    config.mathjax_path = f"mathjax/{ENTRY_POINT}"  # relative paths are relative to _static
+
+
+def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    source, target = mathjax_source(), Path(app.outdir) / "_static" / "mathjax"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / ENTRY_POINT, target / ENTRY_POINT)
+    for folder in FOLDERS:
+        shutil.copytree(source / folder, target / folder, dirs_exist_ok=True)
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    app.connect("config-inited", use_local_mathjax, priority=900)
+    app.connect("build-finished", copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
