@@ -33,6 +33,12 @@ def execute(text_file: Path, timeout: int = 900) -> float:
         record_timing=False,
     ).execute()
     seconds = time.perf_counter() - started
+    # An exception raised while a figure is drawn (after the cell ran) is stored as an error output
+    # without failing the execution: refuse to store such a notebook.
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise RuntimeError(f"{text_file.name}, cell {index}: {output.get('ename')}: {output.get('evalue')}")
     notebook.metadata.pop("widgets", None)
     nbformat.validate(notebook)
     jupytext.write(notebook, text_file.with_suffix(".ipynb"), fmt="ipynb")
