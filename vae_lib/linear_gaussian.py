@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vae_lib._checks import check_float_tensor, check_positive_float, check_positive_int
+from vae_lib._checks import check_float_tensor, check_positive_float, check_positive_int, check_same_shape
 from vae_lib.distributions import gaussian_log_likelihood
 
 
@@ -70,6 +70,23 @@ class LinearGaussianModel:
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) = log N(x | W z + b, sigma^2 I); ``z`` may carry leading sample axes."""
         return gaussian_log_likelihood(x, z @ self.weight.T + self.bias, self.sigma)
+
+    def expected_log_likelihood(self, x: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
+        """E_q[log p(x|z)] for q = N(mu, diag exp(log_var)), exactly: the first term of the ELBO, :eq:`eq-elbo`.
+
+        Book :eq:`eq-linear-expected-log-likelihood`: the squared error's expectation is
+        ``||x - W mu - b||^2 + sum_j exp(log_var_j) ||W[:, j]||^2``. Shapes: ``x`` ``(B, D)``, ``mu`` and
+        ``log_var`` ``(B, d)``; returns ``(B,)``.
+        """
+        check_float_tensor("x", x, min_dim=2)
+        check_float_tensor("mu", mu, min_dim=2)
+        check_float_tensor("log_var", log_var, min_dim=2)
+        check_same_shape("mu", mu, "log_var", log_var)
+        if mu.shape[-1] != self.latent_dim or x.shape[-1] != self.data_dim or mu.shape[:-1] != x.shape[:-1]:
+            raise ValueError(f"x must be (B, {self.data_dim}) and mu, log_var (B, {self.latent_dim}); got {tuple(x.shape)} and {tuple(mu.shape)}")
+        spread = (torch.exp(log_var) * self.weight.pow(2).sum(0)).sum(-1)  # trace(W diag(s^2) W^T)
+        mean_term = gaussian_log_likelihood(x, mu @ self.weight.T + self.bias, self.sigma)
+        return mean_term - spread / (2.0 * self.sigma**2)
 
     def marginal(self) -> torch.distributions.MultivariateNormal:
         """p(x) = N(b, W W^T + sigma^2 I), the integral of the notes' eq. (1) in closed form."""
