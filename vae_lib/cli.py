@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> None:
     import torch
 
+    from vae_lib import distributed
     from vae_lib.checkpoint import save_checkpoint
     from vae_lib.data import load_dataset
     from vae_lib.device import seed_everything
@@ -100,11 +102,12 @@ def _train(args: argparse.Namespace) -> None:
     splits = load_dataset(args.dataset, root=args.data_root, download=args.download, seed=args.seed)
     seed_everything(args.seed)
     model = VAE(splits.data_dim, args.latent_dim, args.hidden_dims, args.likelihood, args.sigma)
-    print(
-        f"training a VAE (latent dim {args.latent_dim}, hidden {list(args.hidden_dims)}) on {args.dataset}: "
-        f"{len(splits.train)} train / {len(splits.val)} validation images, {args.epochs} epochs",
-        file=sys.stderr,
-    )
+    if os.environ.get("RANK", "0") == "0":  # torchrun sets RANK; only its first process reports
+        print(
+            f"training a VAE (latent dim {args.latent_dim}, hidden {list(args.hidden_dims)}) on {args.dataset}: "
+            f"{len(splits.train)} train / {len(splits.val)} validation images, {args.epochs} epochs",
+            file=sys.stderr,
+        )
     history = fit(
         model,
         splits.train.x,
@@ -116,6 +119,8 @@ def _train(args: argparse.Namespace) -> None:
         device=device,
         progress=not args.quiet,
     )
+    if distributed.rank() != 0:
+        return  # under torchrun every process holds the same model: rank 0 evaluates and saves it
     test_elbo = float(evaluate(model, splits.test.x.to(model.device)).elbo)
     extra = {"dataset": args.dataset, "image_shape": list(splits.image_shape), "test_elbo": test_elbo}
     save_checkpoint(args.out, model.cpu(), epoch=len(history), history=history.to_dict(), extra=extra)

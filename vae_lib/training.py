@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from vae_lib import distributed
 from vae_lib._checks import NonFiniteError, check_float_tensor, check_positive_float, check_positive_int
 from vae_lib.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from vae_lib.device import default_device, seed_everything
@@ -176,7 +177,9 @@ def fit(
         if val_tensors is None:
             raise ValueError("patience (early stopping) needs validation data: pass val")
     device = torch.device(device) if device is not None else default_device()
-    show_progress = sys.stderr.isatty() if progress is None else progress
+    world = distributed.join(device)  # under torchrun: DDP, one shard of each batch per process
+    device = world.device
+    show_progress = (sys.stderr.isatty() if progress is None else progress) and world.is_main
 
     seed_everything(seed)
     model.to(device)
@@ -199,6 +202,7 @@ def fit(
         best_val, best_state, epochs_since_best = state["best_val"], state["best_state"], state["epochs_since_best"]
         first_epoch, stopped = saved.epoch + 1, state["stopped"]
     named_parameters = list(model.named_parameters())
+    batch_loss = distributed.batch_loss(model, loss_fn, world)
     for epoch in range(first_epoch, epochs + 1):
         if stopped:
             break
@@ -209,7 +213,7 @@ def fit(
         for step, start in enumerate(range(0, n_train, batch_size), start=1):
             index = order[start : start + batch_size]
             try:
-                loss, terms = loss_fn(model, tuple(t[index] for t in train_tensors), epoch)
+                loss, terms = batch_loss(tuple(t[index] for t in train_tensors), epoch)
             except NonFiniteError as error:  # the data were checked finite: the model made these values
                 problem = f"the forward pass made non-finite values ({error})"
             else:
@@ -225,7 +229,7 @@ def fit(
                 raise TrainingDivergedError(message, epoch, step, history)
             optimizer.step()
             totals += torch.stack([t.detach().sum() for t in terms]).double()
-        train_means = (totals / n_train).tolist()
+        train_means = (distributed.sum_across(totals, world) / n_train).tolist()
         val_means = [float(v) for v in evaluate(model, val_tensors, loss_fn=loss_fn, epoch=epoch)] if val_tensors else [None] * 3
         record = EpochRecord(epoch, *train_means, *val_means, seconds=time.perf_counter() - started)
         history.records.append(record)
@@ -239,7 +243,7 @@ def fit(
             else:
                 epochs_since_best += 1
                 stopped = epochs_since_best >= patience
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and world.is_main:
             fit_state = {
                 "shuffle_state": shuffle_generator.get_state(),
                 "best_val": best_val,
