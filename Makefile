@@ -28,7 +28,7 @@ ifeq ($(DEVICE),cuda)
 NBVAL_FLAGS += --nbval-sanitize-with tests/nbval_sanitize_gpu.cfg
 endif
 
-.PHONY: help install book book-stored lint test notebooks clean
+.PHONY: help install book book-stored browser lint test notebooks clean
 
 help:
 	@echo "make book       build the book into _build/html, executing every notebook (cached)"
@@ -63,7 +63,7 @@ book-stored: $(INSTALLED)
 	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
 	$(BIN)/jupyter-book build . -W -n --keep-going --config $(STORED_CONFIG)
 
-test: $(INSTALLED) lint book-stored
+test: $(INSTALLED) lint book-stored browser
 	$(BIN)/python -m pytest tests notebooks $(NBVAL_FLAGS)
 
 # The hooks of .pre-commit-config.yaml over every tracked file, with the environment's tools first on PATH.
@@ -72,6 +72,15 @@ lint: $(INSTALLED)
 
 notebooks: $(INSTALLED)
 	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOK)
+
+# tests/test_browser.py opens every page in Debian's chromium (never a downloaded browser). Install it where
+# it is missing and we may: as root, or in CI with sudo. Elsewhere the test says so and skips.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then SUDO=; \
+	elif [ "$${CI:-}" = true ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
+	else echo "chromium not found and not root: tests/test_browser.py will be skipped (apt-get install chromium)"; exit 0; fi; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 clean:
 	rm -rf _build

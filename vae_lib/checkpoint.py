@@ -220,7 +220,9 @@ def restore(
         try:
             optimizer.load_state_dict(checkpoint.optimizer_state)
         except (ValueError, KeyError) as error:
-            raise CheckpointError(f"{checkpoint.path}: its optimizer state does not fit this optimizer ({error})") from error
+            raise CheckpointError(
+                f"{checkpoint.path}: its optimizer state does not fit this optimizer ({error})"
+            ) from error
     if restore_rng:
         set_rng_state(checkpoint.rng_state)
 

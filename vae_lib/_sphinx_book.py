@@ -1,9 +1,12 @@
-"""A Sphinx extension for the book, not part of the library's API: MathJax 3 served by the book itself.
+"""A Sphinx extension for the book's HTML (not part of the library's API), added in ``_config.yml``.
 
-With it, math renders with no internet access. MathJax comes from the PyPI package
-``django-static-mathjax`` (pinned in pyproject.toml's book extra), which ships MathJax's ``es5`` build.
-At build time its files are copied into ``_static/mathjax`` and Sphinx's ``mathjax_path`` points at
-the copy, instead of the CDN that Sphinx uses by default.
+- MathJax 3 is served by the book itself, so math renders with no internet access. It comes from the
+  PyPI package ``django-static-mathjax`` (pinned in pyproject.toml's book extra), which ships MathJax's
+  ``es5`` build: its files are copied into ``_static/mathjax`` and Sphinx's ``mathjax_path`` points at
+  the copy instead of the CDN that Sphinx uses by default.
+- Two console errors of the theme stack are fixed, so that the browser test can demand none: sphinx-thebe
+  registers its inline configuration script twice (``const THEBE_JS_URL`` declared twice), and the
+  theme's colour mode is left empty ("Got invalid theme mode").
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ def mathjax_source() -> Path:
     try:
         import mathjax  # the django-static-mathjax package
     except ImportError as error:
-        raise ExtensionError("offline_mathjax needs the package django-static-mathjax (pip install '.[book]')") from error
+        raise ExtensionError(
+            "offline_mathjax needs the package django-static-mathjax (pip install '.[book]')"
+        ) from error
     source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
     if not (source / ENTRY_POINT).is_file():
         raise ExtensionError(f"no {ENTRY_POINT} under {source}: is django-static-mathjax installed whole?")
@@ -46,7 +51,21 @@ def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
         shutil.copytree(source / folder, target / folder, dirs_exist_ok=True)
 
 
+def fix_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object) -> None:
+    unique, seen = [], set()
+    for script in context.get("script_files", []):
+        # Registered twice (once with filename None, once ""), otherwise equal: keep the first.
+        key = (getattr(script, "filename", script) or "", tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+    if not context.get("default_mode"):
+        context["default_mode"] = "auto"  # the theme's own default, which its template fails to fill in
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     app.connect("config-inited", use_local_mathjax, priority=900)
+    app.connect("html-page-context", fix_page_context, priority=900)
     app.connect("build-finished", copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
