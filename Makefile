@@ -28,13 +28,14 @@ ifeq ($(DEVICE),cuda)
 NBVAL_FLAGS += --nbval-sanitize-with tests/nbval_sanitize_gpu.cfg
 endif
 
-.PHONY: help install book book-stored browser lint test notebooks clean
+.PHONY: help install book book-stored browser lint test notebooks bench clean
 
 help:
 	@echo "make book       build the book into _build/html, executing every notebook (cached)"
 	@echo "make test       unit tests, nbval over every notebook, and a book build from stored outputs"
 	@echo "make notebooks  execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
 	@echo "make lint       ruff, jupytext pairing, stored outputs, actionlint (the hooks of .pre-commit-config.yaml)"
+	@echo "make bench      run every benchmarks/bench_*.py in turn (one JSON object per line per figure)"
 	@echo "make clean      remove _build"
 	@echo "Options: DEVICE=cuda runs the notebooks on a GPU."
 
@@ -72,6 +73,10 @@ lint: $(INSTALLED)
 
 notebooks: $(INSTALLED)
 	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOK)
+
+# Benchmarks measure; they assert nothing. Each prints one JSON object per line (see benchmarks/*.py).
+bench: $(INSTALLED)
+	for benchmark in benchmarks/bench_*.py; do echo "# $$benchmark"; $(BIN)/python $$benchmark; done
 
 # tests/test_browser.py opens every page in Debian's chromium (never a downloaded browser). Install it where
 # it is missing and we may: as root, or in CI with sudo. Elsewhere the test says so and skips.

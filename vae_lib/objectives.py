@@ -17,7 +17,12 @@ from torch import Tensor
 from torch.nn import Module
 
 from vae_lib._checks import check_float_tensor, check_positive_int, check_same_shape
-from vae_lib.distributions import diagonal_gaussian_log_prob, kl_standard_normal, reparameterize, standard_normal_log_prob
+from vae_lib.distributions import (
+    diagonal_gaussian_log_prob,
+    kl_standard_normal,
+    reparameterize,
+    standard_normal_log_prob,
+)
 
 LogLikelihoodFn = Callable[[Tensor, Tensor], Tensor]
 
