@@ -49,12 +49,16 @@ def image_grid(
     n = images.shape[0]
     n_columns = n_columns or math.ceil(math.sqrt(n))
     n_rows = math.ceil(n / n_columns)
-    canvas = np.ones(((height + 1) * n_rows - 1, (width + 1) * n_columns - 1))
+    # NaN marks the gaps between images, drawn in light grey so that white (0) and black (1) pixels stay
+    # distinguishable from the separators.
+    canvas = np.full(((height + 1) * n_rows - 1, (width + 1) * n_columns - 1), np.nan)
     for i, image in enumerate(images.reshape(n, height, width).numpy()):
         row, column = divmod(i, n_columns)
         canvas[row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width] = image
     ax = ax or plt.figure(figsize=(0.5 * n_columns + 1, 0.5 * n_rows + 1)).gca()
-    ax.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
+    colour_map = plt.get_cmap("gray_r").copy()
+    colour_map.set_bad("#c8c8c8")
+    ax.imshow(canvas, cmap=colour_map, vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
