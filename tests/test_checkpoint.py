@@ -111,3 +111,10 @@ def test_bad_arguments() -> None:
         save_checkpoint("x.pt", "not a model")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="epoch"):
         save_checkpoint("x.pt", torch.nn.Linear(1, 1), epoch=-1)
+
+
+def test_load_model_rebuilds_a_categorical_vae(tmp_path: Path) -> None:
+    model = vl.VAE(16, 2, (8,), likelihood="categorical", levels=5)
+    rebuilt = load_model(save_checkpoint(tmp_path / "model.pt", model))
+    assert rebuilt.decoder.observation.levels == 5
+    assert torch.equal(rebuilt.decoder.body[-1].weight, model.decoder.body[-1].weight)

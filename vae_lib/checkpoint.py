@@ -58,6 +58,7 @@ def model_config(model: nn.Module) -> dict[str, Any] | None:
         "hidden_dims": list(model.hidden_dims),
         "likelihood": observation.name,
         "sigma": getattr(observation, "sigma", None),
+        "levels": getattr(observation, "levels", 17),
     }
 
 
@@ -236,7 +237,14 @@ def load_model(path: str | os.PathLike[str], map_location: torch.device | str = 
     config = payload["model_config"]
     if not config or config.get("class") != "VAE":
         raise CheckpointError(f"{path} does not record how to build its model (saved from a {config!r} model)")
-    model = VAE(config["data_dim"], config["latent_dim"], config["hidden_dims"], config["likelihood"], config["sigma"])
+    model = VAE(
+        config["data_dim"],
+        config["latent_dim"],
+        config["hidden_dims"],
+        config["likelihood"],
+        config["sigma"],
+        config.get("levels", 17),
+    )
     check_compatible(path, model, payload["model_state"])
     model.load_state_dict(payload["model_state"])
     return model.to(map_location)
