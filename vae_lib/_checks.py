@@ -63,6 +63,15 @@ def check_unit_interval(name: str, value: Tensor) -> Tensor:
     return value
 
 
+def check_seed(name: str, value: object) -> int:
+    """Return ``value`` if it is an int (not a bool) that a torch.Generator accepts as a seed."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not -(2**63) <= value < 2**64:
+        raise ValueError(f"{name} must fit in 64 bits, got {value}")
+    return value
+
+
 def check_positive_int(name: str, value: object) -> int:
     """Return ``value`` if it is an int >= 1, else raise ``TypeError``/``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, int):

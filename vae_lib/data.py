@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vae_lib._checks import check_positive_int
+from vae_lib._checks import check_positive_int, check_seed
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
 
@@ -71,7 +71,7 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
     x = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0
     y = torch.as_tensor(bunch.target, dtype=torch.long)
     n_val, n_test = _split_fractions(len(x), val_fraction, test_fraction)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(check_seed("seed", seed)))
     test_index, val_index, train_index = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
     return DatasetSplits(
         "digits",
@@ -108,7 +108,7 @@ def load_torchvision(
     y_train = train_set.targets.long()
     if val_size >= len(x_train):
         raise ValueError(f"val_size ({val_size}) must be smaller than the {len(x_train)} training images")
-    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(check_seed("seed", seed)))
     train_index, val_index = order[:-val_size], order[-val_size:]
     x_test = test_set.data.reshape(len(test_set.data), -1).float() / 255.0
     height, width = train_set.data.shape[1:]

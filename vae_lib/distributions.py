@@ -76,7 +76,8 @@ def diagonal_gaussian_log_prob(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor
     check_float_tensor("log_var", log_var)
     check_same_shape("mu", mu, "log_var", log_var)
     _broadcast_event("z", z, "mu", mu)
-    return -0.5 * (LOG_2PI + log_var + (z - mu).pow(2) * torch.exp(-log_var)).sum(-1)
+    # Scale before squaring: (z - mu)^2 can overflow to inf while exp(-log_var) underflows to 0 (inf * 0 = NaN).
+    return -0.5 * (LOG_2PI + log_var + ((z - mu) * torch.exp(-0.5 * log_var)).pow(2)).sum(-1)
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
@@ -109,7 +110,7 @@ def kl_diagonal_gaussians(mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var
     check_same_shape("mu_p", mu_p, "log_var_p", log_var_p)
     check_same_shape("mu_q", mu_q, "mu_p", mu_p)
     variance_ratio = torch.exp(log_var_q - log_var_p)
-    mean_term = (mu_q - mu_p).pow(2) * torch.exp(-log_var_p)
+    mean_term = ((mu_q - mu_p) * torch.exp(-0.5 * log_var_p)).pow(2)  # scaled before squaring: no inf * 0
     return 0.5 * (variance_ratio + mean_term - 1.0 - (log_var_q - log_var_p)).sum(-1)
 
 

@@ -172,6 +172,8 @@ def fit(
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
+    if learning_rate > 1e30:  # Adam's steps are about learning_rate long: beyond this they overflow float32 weights
+        raise ValueError(f"learning_rate must be <= 1e30, got {learning_rate:g}")
     if patience is not None:
         patience = check_positive_int("patience", patience)
         if val_tensors is None:
