@@ -1,0 +1,123 @@
+"""Training speed on the CPU: vae_lib's ``fit`` against a plain DataLoader loop, and against the matmul rate.
+
+Prints one JSON object per line (``name``, ``value``, ``unit``; comparisons add ``baseline`` and ``ratio``):
+
+- ``fit_throughput``: examples per second of ``vl.fit`` for the MNIST-sized VAE (784-400-20, Bernoulli)
+  at batch 128, on random binary data of MNIST's shape, against the textbook loop (``DataLoader`` with
+  ``shuffle=True``, Adam, the same model, loss and data) measured in the same run. Goal: ratio >= 1.2.
+- ``matmul_rate``: the machine's float32 GFLOP/s on a large square matmul (the achievable peak).
+- ``train_step_rate``: the GFLOP/s a ``fit`` step achieves (the linear layers' forward and backward
+  FLOPs divided by the time), as a fraction of ``matmul_rate``. Goal: ratio >= 0.5.
+
+Each figure is the median of ``--repeats`` runs, the two loops interleaved so that a load change on a
+shared machine hits both. Run: ``python benchmarks/bench_speed.py [--repeats 5] [--epochs 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import vae_lib as vl
+
+DATA_DIM, HIDDEN, LATENT, BATCH = 784, 400, 20, 128
+
+
+def emit(name: str, value: float, unit: str, **extra: object) -> None:
+    print(json.dumps({"name": name, "value": round(value, 4), "unit": unit, **extra}), flush=True)
+
+
+def reference_loop(model: nn.Module, x: torch.Tensor, epochs: int, seed: int) -> None:
+    """The loop a tutorial writes: DataLoader, zero_grad, backward, step."""
+    loader = DataLoader(TensorDataset(x), batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(epochs):
+        for (batch,) in loader:
+            loss = vl.negative_elbo_loss(model.elbo(batch))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def timed(function, *args) -> float:
+    started = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - started
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    rates = []
+    for _ in range(repeats):
+        seconds = timed(torch.mm, a, b)
+        rates.append(2 * size**3 / seconds / 1e9)
+    return statistics.median(rates)
+
+
+def step_flops(model: nn.Module, batch: int) -> int:
+    """Forward (2BIO) and backward (4BIO: input and weight gradients) FLOPs of every linear layer; the first
+    encoder layer needs no input gradient (the data do not require one)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    total = sum(6 * batch * m.in_features * m.out_features for m in linears)
+    first = model.encoder.body[0]
+    return total - 2 * batch * first.in_features * first.out_features
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--examples", type=int, default=BATCH * 40)
+    args = parser.parse_args()
+
+    vl.seed_everything(0)
+    x = torch.bernoulli(torch.full((args.examples, DATA_DIM), 0.13))
+    template = vl.VAE(DATA_DIM, LATENT, (HIDDEN,))
+    examples = args.epochs * args.examples
+    fit_seconds, reference_seconds = [], []
+    vl.fit(copy.deepcopy(template), x, epochs=1, device="cpu", progress=False)  # warm-up
+    for repeat in range(args.repeats):
+        model = copy.deepcopy(template)
+        fit_seconds.append(
+            timed(
+                lambda m=model, r=repeat: vl.fit(
+                    m, x, epochs=args.epochs, batch_size=BATCH, seed=r, device="cpu", progress=False
+                )
+            )
+        )
+        reference_seconds.append(timed(reference_loop, copy.deepcopy(template), x, args.epochs, repeat))
+    fit_rate = examples / statistics.median(fit_seconds)
+    reference_rate = examples / statistics.median(reference_seconds)
+    conditions = {
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "model": f"{DATA_DIM}-{HIDDEN}-{LATENT}",
+        "batch": BATCH,
+    }
+    emit(
+        "fit_throughput",
+        fit_rate,
+        "examples/s",
+        baseline=round(reference_rate, 4),
+        ratio=round(fit_rate / reference_rate, 4),
+        **conditions,
+    )
+
+    peak = matmul_gflops()
+    emit("matmul_rate", peak, "GFLOP/s", threads=torch.get_num_threads())
+    steps = args.epochs * -(-args.examples // BATCH)
+    achieved = step_flops(template, BATCH) * steps / statistics.median(fit_seconds) / 1e9
+    emit("train_step_rate", achieved, "GFLOP/s", baseline=round(peak, 4), ratio=round(achieved / peak, 4), **conditions)
+
+
+if __name__ == "__main__":
+    main()
