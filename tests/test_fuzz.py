@@ -18,7 +18,8 @@ import vae_lib as vl
 CLEAR = (ValueError, TypeError)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 FLOAT_DTYPES = [torch.float16, torch.float32, torch.float64]
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples every run, so that two `make test` runs in a row agree.
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 values = st.one_of(
     st.floats(-5, 5, width=32),
@@ -166,7 +167,7 @@ def test_vae_construction_elbo_and_importance_bound(data_dim, latent_dim, hidden
         assert samples.shape == (data_dim, model.data_dim)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(
     seed=st.sampled_from([0, 1, -1, 2**40, True, 1.5, None]),
     val_fraction=st.sampled_from([0.15, 0.0, 1.0, 0.5, -0.1, math.nan]),
@@ -187,7 +188,7 @@ def test_load_digits_arguments(seed, val_fraction, test_fraction, threshold) -> 
 TRAIN = torch.bernoulli(torch.full((48, 6), 0.4, dtype=torch.float32), generator=torch.Generator().manual_seed(0))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(
     epochs=st.sampled_from([1, 2, 0, -1, True, 1.0]),
     batch_size=st.sampled_from([16, 1000, 0, -4, 2.0]),
