@@ -76,7 +76,7 @@ def test_importance_estimate_equals_the_formula_whatever_the_chunk_size(linear_m
     by_hand = torch.log(torch.exp(log_weights).mean(0))
     for chunk_size in (1, 7, 50, 256):
         draws = iter(torch.split(z_all, chunk_size))
-        monkeypatch.setattr("vae_lib.objectives.reparameterize", lambda mu, log_var, n: next(draws))
+        monkeypatch.setattr("vae_lib.objectives.reparameterize", lambda mu, log_var, n, draws=draws: next(draws))
         result = vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=k, chunk_size=chunk_size)
         torch.testing.assert_close(result, by_hand)
 
@@ -85,7 +85,10 @@ def test_importance_estimate_does_not_underflow() -> None:
     """Weights of exp(-2000) underflow to zero in float64; logsumexp keeps the estimate finite."""
     x = torch.full((1, 1000), 0.5, dtype=torch.float64)
     mu, log_var = torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64)
-    far_away = lambda x, z: vl.gaussian_log_likelihood(x, torch.full((*z.shape[:-1], 1000), 3.0, dtype=torch.float64), 0.1)
+
+    def far_away(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return vl.gaussian_log_likelihood(x, torch.full((*z.shape[:-1], 1000), 3.0, dtype=torch.float64), 0.1)
+
     estimate = vl.importance_weighted_bound(x, mu, log_var, far_away, k=10)
     assert torch.isfinite(estimate).all() and float(estimate) < -1000
 
