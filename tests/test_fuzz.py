@@ -102,6 +102,8 @@ def test_huge_differences_with_huge_variances_are_exact_not_nan() -> None:
     assert math.isclose(vl.kl_diagonal_gaussians(one(1e20), one(0.0), one(-1e20), one(200.0)).item(), 99.5)
     log_prob = vl.diagonal_gaussian_log_prob(one(1e20), one(-1e20), one(200.0)).item()
     assert math.isclose(log_prob, -0.5 * (math.log(2 * math.pi) + 200.0), rel_tol=1e-6)
+    # z exactly at mu as the variance goes to 0: the squared term is 0, not 0 * inf.
+    assert math.isclose(vl.diagonal_gaussian_log_prob(one(1.0), one(1.0), one(-1e30)).item(), 5e29, rel_tol=1e-6)
 
 
 @FUZZ

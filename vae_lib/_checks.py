@@ -44,7 +44,9 @@ def check_float_tensor(name: str, value: object, *, min_dim: int = 1) -> Tensor:
 def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
     """Raise ``ValueError`` unless ``a`` and ``b`` have the same shape."""
     if a.shape != b.shape:
-        raise ValueError(f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}; they must match")
+        raise ValueError(
+            f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}; they must match"
+        )
 
 
 def check_same_device(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:

@@ -38,7 +38,9 @@ def _broadcast_event(name_x: str, x: Tensor, name_p: str, params: Tensor) -> Non
     try:
         torch.broadcast_shapes(x.shape, params.shape)
     except RuntimeError as error:
-        raise ValueError(f"{name_x} of shape {tuple(x.shape)} and {name_p} of shape {tuple(params.shape)} do not broadcast") from error
+        raise ValueError(
+            f"{name_x} of shape {tuple(x.shape)} and {name_p} of shape {tuple(params.shape)} do not broadcast"
+        ) from error
 
 
 def gaussian_log_likelihood(x: Tensor, mean: Tensor, sigma: float) -> Tensor:
@@ -69,6 +71,13 @@ def bernoulli_log_likelihood(x: Tensor, logits: Tensor) -> Tensor:
     return (x * logits - F.softplus(logits)).sum(-1)
 
 
+def _scaled_square(difference: Tensor, log_var: Tensor) -> Tensor:
+    """``difference^2 / exp(log_var)`` without the NaN of inf * 0: scaled before squaring (a huge difference
+    over a huge variance stays finite), and exactly 0 where the difference is 0, even as the variance -> 0."""
+    scaled = (difference * torch.exp(-0.5 * log_var)).pow(2)
+    return torch.where(difference == 0, torch.zeros_like(scaled), scaled)
+
+
 def diagonal_gaussian_log_prob(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
     """log N(z | mu, diag(exp(log_var))), summed over the last axis (used for q(z|x) and p(z))."""
     check_float_tensor("z", z)
@@ -76,8 +85,7 @@ def diagonal_gaussian_log_prob(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor
     check_float_tensor("log_var", log_var)
     check_same_shape("mu", mu, "log_var", log_var)
     _broadcast_event("z", z, "mu", mu)
-    # Scale before squaring: (z - mu)^2 can overflow to inf while exp(-log_var) underflows to 0 (inf * 0 = NaN).
-    return -0.5 * (LOG_2PI + log_var + ((z - mu) * torch.exp(-0.5 * log_var)).pow(2)).sum(-1)
+    return -0.5 * (LOG_2PI + log_var + _scaled_square(z - mu, log_var)).sum(-1)
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
@@ -110,7 +118,7 @@ def kl_diagonal_gaussians(mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var
     check_same_shape("mu_p", mu_p, "log_var_p", log_var_p)
     check_same_shape("mu_q", mu_q, "mu_p", mu_p)
     variance_ratio = torch.exp(log_var_q - log_var_p)
-    mean_term = ((mu_q - mu_p) * torch.exp(-0.5 * log_var_p)).pow(2)  # scaled before squaring: no inf * 0
+    mean_term = _scaled_square(mu_q - mu_p, log_var_p)
     return 0.5 * (variance_ratio + mean_term - 1.0 - (log_var_q - log_var_p)).sum(-1)
 
 
@@ -199,7 +207,9 @@ class CategoricalObservation:
         scaled = x * (self.levels - 1)
         index = torch.round(scaled)
         if bool(((scaled - index).abs() > 1e-4).any()):
-            raise ValueError(f"x must lie on the grid k/{self.levels - 1} of a {self.levels}-level categorical likelihood")
+            raise ValueError(
+                f"x must lie on the grid k/{self.levels - 1} of a {self.levels}-level categorical likelihood"
+            )
         return index.long()
 
     def _logits(self, logits: Tensor) -> Tensor:

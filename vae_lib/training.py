@@ -87,7 +87,9 @@ def _non_finite(loss: Tensor, named_parameters: list[tuple[str, nn.Parameter]]) 
     grads = [(name, p.grad) for name, p in named_parameters if p.grad is not None]
     # The max-norm is NaN or inf exactly when some entry is, and never overflows.
     norms = torch._foreach_norm([g for _, g in grads], float("inf")) if grads else []
-    flags = torch.isfinite(torch.stack([loss.detach().float().reshape(()), *[n.float().to(loss.device) for n in norms]]))
+    flags = torch.isfinite(
+        torch.stack([loss.detach().float().reshape(()), *[n.float().to(loss.device) for n in norms]])
+    )
     if bool(flags.all()):
         return None
     if not bool(flags[0]):
@@ -232,7 +234,11 @@ def fit(
             optimizer.step()
             totals += torch.stack([t.detach().sum() for t in terms]).double()
         train_means = (distributed.sum_across(totals, world) / n_train).tolist()
-        val_means = [float(v) for v in evaluate(model, val_tensors, loss_fn=loss_fn, epoch=epoch)] if val_tensors else [None] * 3
+        val_means = (
+            [float(v) for v in evaluate(model, val_tensors, loss_fn=loss_fn, epoch=epoch)]
+            if val_tensors
+            else [None] * 3
+        )
         record = EpochRecord(epoch, *train_means, *val_means, seconds=time.perf_counter() - started)
         history.records.append(record)
         if show_progress:
@@ -253,7 +259,9 @@ def fit(
                 "epochs_since_best": epochs_since_best,
                 "stopped": stopped,
             }
-            save_checkpoint(checkpoint_path, model, optimizer, epoch=epoch, history=history.to_dict(), extra={"fit": fit_state})
+            save_checkpoint(
+                checkpoint_path, model, optimizer, epoch=epoch, history=history.to_dict(), extra={"fit": fit_state}
+            )
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
