@@ -32,13 +32,17 @@ def test_bernoulli_log_likelihood_matches_torch_including_soft_targets_and_extre
     expected = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
     torch.testing.assert_close(vl.bernoulli_log_likelihood(x, logits), expected)
     binary = torch.bernoulli(torch.full((6, 20), 0.3, dtype=torch.float64))
-    torch.testing.assert_close(vl.bernoulli_log_likelihood(binary, logits), Bernoulli(logits=logits).log_prob(binary).sum(-1))
+    torch.testing.assert_close(
+        vl.bernoulli_log_likelihood(binary, logits), Bernoulli(logits=logits).log_prob(binary).sum(-1)
+    )
 
 
 def test_diagonal_and_standard_normal_log_prob_match_torch() -> None:
     z, mu, log_var = (torch.randn(3, 8, 4, dtype=torch.float64) for _ in range(3))
     torch.testing.assert_close(vl.diagonal_gaussian_log_prob(z, mu, log_var), diagonal_normal(mu, log_var).log_prob(z))
-    torch.testing.assert_close(vl.standard_normal_log_prob(z), Independent(Normal(torch.zeros_like(z), 1.0), 1).log_prob(z))
+    torch.testing.assert_close(
+        vl.standard_normal_log_prob(z), Independent(Normal(torch.zeros_like(z), 1.0), 1).log_prob(z)
+    )
 
 
 def test_kl_standard_normal_matches_torch_kl_divergence() -> None:
@@ -52,7 +56,9 @@ def test_kl_diagonal_gaussians_matches_torch_and_reduces_to_standard_normal() ->
     expected = kl_divergence(diagonal_normal(mu_q, log_var_q), diagonal_normal(mu_p, log_var_p))
     torch.testing.assert_close(vl.kl_diagonal_gaussians(mu_q, log_var_q, mu_p, log_var_p), expected)
     zeros = torch.zeros_like(mu_q)
-    torch.testing.assert_close(vl.kl_diagonal_gaussians(mu_q, log_var_q, zeros, zeros), vl.kl_standard_normal(mu_q, log_var_q))
+    torch.testing.assert_close(
+        vl.kl_diagonal_gaussians(mu_q, log_var_q, zeros, zeros), vl.kl_standard_normal(mu_q, log_var_q)
+    )
 
 
 def test_kl_closed_form_matches_large_monte_carlo_estimate() -> None:
@@ -118,7 +124,9 @@ def test_categorical_observation_matches_torch_categorical() -> None:
     torch.testing.assert_close(categorical.log_prob(x, logits), expected)
     torch.testing.assert_close(categorical.distribution(logits).log_prob(index), expected)
     probs = torch.softmax(logits.unflatten(-1, (pixels, levels)), -1)
-    torch.testing.assert_close(categorical.mean(logits), (probs * torch.linspace(0, 1, levels, dtype=torch.float64)).sum(-1))
+    torch.testing.assert_close(
+        categorical.mean(logits), (probs * torch.linspace(0, 1, levels, dtype=torch.float64)).sum(-1)
+    )
     sample = categorical.sample(logits)
     assert sample.shape == (2, 5, pixels)
     assert torch.equal(categorical.level_index(sample) / (levels - 1), sample)

@@ -28,7 +28,9 @@ def test_vae_elbo_is_the_library_elbo_with_the_decoder_likelihood() -> None:
     torch.manual_seed(3)
     mu, log_var = model.encoder(x)
     z = mu + torch.exp(0.5 * log_var) * torch.randn(1, *mu.shape)
-    by_hand = model.decoder.observation.distribution(model.decoder(z)).log_prob(x).mean(0) - vl.kl_standard_normal(mu, log_var)
+    by_hand = model.decoder.observation.distribution(model.decoder(z)).log_prob(x).mean(0) - vl.kl_standard_normal(
+        mu, log_var
+    )
     torch.testing.assert_close(via_model.elbo, by_hand)
 
 

@@ -39,7 +39,9 @@ def test_elbo_below_importance_estimate_below_log_px_for_arbitrary_q(linear_mode
     exact = linear_model.log_marginal(data)
     elbo = vl.elbo(data, mu, log_var, linear_model.log_likelihood, n_samples=20_000).elbo
     # The importance estimate is a lower bound in expectation: average independent repeats.
-    repeats = torch.stack([vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=100) for _ in range(200)])
+    repeats = torch.stack(
+        [vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=100) for _ in range(200)]
+    )
     iwae, standard_error = repeats.mean(0), repeats.std(0) / 200**0.5
     assert float((exact - elbo).min()) > 0.05  # a real gap, not rounding
     assert torch.all(elbo < iwae - 3 * standard_error)
@@ -51,7 +53,9 @@ def test_all_three_equal_at_the_exact_posterior(linear_model, data) -> None:
     exact = linear_model.log_marginal(data)
     # At q = p(z|x) every importance weight equals p(x): the estimates are exact whatever the sample.
     torch.testing.assert_close(vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=1), exact)
-    torch.testing.assert_close(vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=64), exact)
+    torch.testing.assert_close(
+        vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=64), exact
+    )
     elbo = vl.elbo(data, mu, log_var, linear_model.log_likelihood, n_samples=200_000).elbo
     torch.testing.assert_close(elbo, exact, atol=0.02, rtol=0)
 
@@ -61,7 +65,9 @@ def test_importance_estimate_approaches_log_px_as_k_grows(linear_model, data) ->
     exact = linear_model.log_marginal(data)
     gaps = []
     for k in (1, 10, 100, 1000, 10_000):
-        repeats = torch.stack([vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=k) for _ in range(20)])
+        repeats = torch.stack(
+            [vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=k) for _ in range(20)]
+        )
         gaps.append(float((exact - repeats.mean(0)).mean()))
     assert all(later < earlier for earlier, later in zip(gaps, gaps[1:])), gaps
     assert gaps[-1] < 0.05 * gaps[0]
@@ -72,12 +78,18 @@ def test_importance_estimate_equals_the_formula_whatever_the_chunk_size(linear_m
     mu, log_var = arbitrary_q(linear_model, data)
     k = 50
     z_all = vl.reparameterize(mu, log_var, n_samples=k)  # (k, B, d)
-    log_weights = linear_model.log_likelihood(data, z_all) + vl.standard_normal_log_prob(z_all) - vl.diagonal_gaussian_log_prob(z_all, mu, log_var)
+    log_weights = (
+        linear_model.log_likelihood(data, z_all)
+        + vl.standard_normal_log_prob(z_all)
+        - vl.diagonal_gaussian_log_prob(z_all, mu, log_var)
+    )
     by_hand = torch.log(torch.exp(log_weights).mean(0))
     for chunk_size in (1, 7, 50, 256):
         draws = iter(torch.split(z_all, chunk_size))
         monkeypatch.setattr("vae_lib.objectives.reparameterize", lambda mu, log_var, n, draws=draws: next(draws))
-        result = vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=k, chunk_size=chunk_size)
+        result = vl.importance_weighted_bound(
+            data, mu, log_var, linear_model.log_likelihood, k=k, chunk_size=chunk_size
+        )
         torch.testing.assert_close(result, by_hand)
 
 
@@ -95,7 +107,9 @@ def test_importance_estimate_does_not_underflow() -> None:
 
 def test_iwae_with_one_sample_has_the_elbo_as_its_mean(linear_model, data) -> None:
     mu, log_var = arbitrary_q(linear_model, data)
-    iwae_1 = torch.stack([vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=1) for _ in range(20_000)]).mean(0)
+    iwae_1 = torch.stack(
+        [vl.importance_weighted_bound(data, mu, log_var, linear_model.log_likelihood, k=1) for _ in range(20_000)]
+    ).mean(0)
     # Analytic KL vs sampled log q - log p: same expectation.
     elbo = vl.elbo(data, mu, log_var, linear_model.log_likelihood, n_samples=100_000).elbo
     torch.testing.assert_close(iwae_1, elbo, atol=0.05, rtol=0)
@@ -131,7 +145,9 @@ def test_iwae_loss_is_minus_the_importance_bound_and_records_elbo_terms() -> Non
 
 def test_iwae_loss_trains_with_fit_and_rejects_bad_k() -> None:
     x = vl.load_digits().binarized().train.x[:128]
-    history = vl.fit(vl.VAE(64, 2, (16,)), x, x[:32], epochs=3, batch_size=32, seed=0, device="cpu", loss_fn=vl.iwae_loss(k=4))
+    history = vl.fit(
+        vl.VAE(64, 2, (16,)), x, x[:32], epochs=3, batch_size=32, seed=0, device="cpu", loss_fn=vl.iwae_loss(k=4)
+    )
     assert len(history) == 3 and history.records[-1].val_elbo is not None
     with pytest.raises(ValueError, match="k"):
         vl.iwae_loss(k=0)

@@ -15,7 +15,9 @@ def test_kl_per_dimension_sums_to_the_kl() -> None:
     per_dim = vl.kl_per_dimension(mu, log_var)
     assert per_dim.shape == (6, 4)
     torch.testing.assert_close(per_dim.sum(-1), vl.kl_standard_normal(mu, log_var))
-    reference = torch.distributions.kl_divergence(torch.distributions.Normal(mu, torch.exp(0.5 * log_var)), torch.distributions.Normal(0.0, 1.0))
+    reference = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu, torch.exp(0.5 * log_var)), torch.distributions.Normal(0.0, 1.0)
+    )
     torch.testing.assert_close(per_dim, reference)
     with pytest.raises(ValueError, match="mu has shape"):
         vl.kl_per_dimension(mu, log_var[:, :2])

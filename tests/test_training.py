@@ -29,14 +29,18 @@ def test_two_runs_with_one_seed_give_identical_histories_and_weights() -> None:
         model = vl.VAE(64, 3, (16,))
         history = vl.fit(model, train, val, epochs=3, batch_size=64, seed=7, device="cpu")
         runs.append((history, model.state_dict()))
-    assert [r.__dict__ | {"seconds": 0} for r in runs[0][0].records] == [r.__dict__ | {"seconds": 0} for r in runs[1][0].records]
+    assert [r.__dict__ | {"seconds": 0} for r in runs[0][0].records] == [
+        r.__dict__ | {"seconds": 0} for r in runs[1][0].records
+    ]
     for name, tensor in runs[0][1].items():
         assert torch.equal(tensor, runs[1][1][name]), name
 
 
 def test_different_seeds_give_different_runs() -> None:
     train, _ = tiny_data()
-    elbos = [vl.fit(vl.VAE(64, 2, (16,)), train, epochs=2, seed=seed, device="cpu").records[-1].train_elbo for seed in (0, 1)]
+    elbos = [
+        vl.fit(vl.VAE(64, 2, (16,)), train, epochs=2, seed=seed, device="cpu").records[-1].train_elbo for seed in (0, 1)
+    ]
     assert elbos[0] != elbos[1]
 
 
@@ -44,7 +48,9 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     train, val = tiny_data()
     model = vl.VAE(64, 8, (128,))
     # A large model on 64 training images overfits quickly, so validation stops improving.
-    history = vl.fit(model, train[:64], val, epochs=200, batch_size=16, learning_rate=3e-3, seed=0, device="cpu", patience=5)
+    history = vl.fit(
+        model, train[:64], val, epochs=200, batch_size=16, learning_rate=3e-3, seed=0, device="cpu", patience=5
+    )
     assert len(history) < 200
     best = max(history.records, key=lambda r: r.val_elbo)
     assert history.best_epoch == best.epoch

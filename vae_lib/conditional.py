@@ -23,11 +23,15 @@ def one_hot(labels: Tensor, n_classes: int) -> Tensor:
     """Integer labels ``(B,)`` as float one-hot rows ``(B, n_classes)``, the usual class condition."""
     n_classes = check_positive_int("n_classes", n_classes)
     if not isinstance(labels, Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise TypeError(f"labels must be an integer torch.Tensor, got {getattr(labels, 'dtype', type(labels).__name__)}")
+        raise TypeError(
+            f"labels must be an integer torch.Tensor, got {getattr(labels, 'dtype', type(labels).__name__)}"
+        )
     if labels.dim() != 1:
         raise ValueError(f"labels must be one-dimensional (B,), got shape {tuple(labels.shape)}")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
-        raise ValueError(f"labels must lie in [0, {n_classes - 1}], got values in [{int(labels.min())}, {int(labels.max())}]")
+        raise ValueError(
+            f"labels must lie in [0, {n_classes - 1}], got values in [{int(labels.min())}, {int(labels.max())}]"
+        )
     return nn.functional.one_hot(labels.long(), n_classes).float()
 
 

@@ -31,7 +31,9 @@ class LinearGaussianModel:
         check_float_tensor("bias", self.bias)
         check_positive_float("sigma", self.sigma)
         if self.weight.dim() != 2 or self.bias.shape != (self.weight.shape[0],):
-            raise ValueError(f"weight must be (D, d) and bias (D,), got {tuple(self.weight.shape)} and {tuple(self.bias.shape)}")
+            raise ValueError(
+                f"weight must be (D, d) and bias (D,), got {tuple(self.weight.shape)} and {tuple(self.bias.shape)}"
+            )
 
     @classmethod
     def random(
@@ -83,7 +85,9 @@ class LinearGaussianModel:
         check_float_tensor("log_var", log_var, min_dim=2)
         check_same_shape("mu", mu, "log_var", log_var)
         if mu.shape[-1] != self.latent_dim or x.shape[-1] != self.data_dim or mu.shape[:-1] != x.shape[:-1]:
-            raise ValueError(f"x must be (B, {self.data_dim}) and mu, log_var (B, {self.latent_dim}); got {tuple(x.shape)} and {tuple(mu.shape)}")
+            raise ValueError(
+                f"x must be (B, {self.data_dim}) and mu, log_var (B, {self.latent_dim}); got {tuple(x.shape)} and {tuple(mu.shape)}"
+            )
         spread = (torch.exp(log_var) * self.weight.pow(2).sum(0)).sum(-1)  # trace(W diag(s^2) W^T)
         mean_term = gaussian_log_likelihood(x, mu @ self.weight.T + self.bias, self.sigma)
         return mean_term - spread / (2.0 * self.sigma**2)

@@ -60,7 +60,9 @@ class GaussianEncoder(nn.Module):
 class Decoder(nn.Module):
     """p(x|z): an MLP f(z) giving the parameters of the observation model (logits or means)."""
 
-    def __init__(self, latent_dim: int, hidden_dims: Sequence[int], data_dim: int, observation: ObservationModel) -> None:
+    def __init__(
+        self, latent_dim: int, hidden_dims: Sequence[int], data_dim: int, observation: ObservationModel
+    ) -> None:
         super().__init__()
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.data_dim = check_positive_int("data_dim", data_dim)
@@ -99,7 +101,9 @@ class VAE(nn.Module):
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.hidden_dims = tuple(hidden_dims)
         self.encoder = GaussianEncoder(data_dim, self.hidden_dims, latent_dim)
-        self.decoder = Decoder(latent_dim, tuple(reversed(self.hidden_dims)), data_dim, observation_model(likelihood, sigma, levels))
+        self.decoder = Decoder(
+            latent_dim, tuple(reversed(self.hidden_dims)), data_dim, observation_model(likelihood, sigma, levels)
+        )
 
     @property
     def device(self) -> torch.device:

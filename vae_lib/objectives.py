@@ -86,7 +86,9 @@ def importance_weighted_bound(
     for start in range(0, k, chunk_size):
         z = reparameterize(mu, log_var, min(chunk_size, k - start))  # (S, B, d)
         log_p_x_given_z = _call_log_likelihood(log_likelihood, x, z)
-        log_weight_chunks.append(log_p_x_given_z + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mu, log_var))
+        log_weight_chunks.append(
+            log_p_x_given_z + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mu, log_var)
+        )
     log_weights = torch.cat(log_weight_chunks, dim=0)  # (k, B)
     return torch.logsumexp(log_weights, dim=0) - math.log(k)
 

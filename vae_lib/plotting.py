@@ -45,7 +45,9 @@ def image_grid(
     images = images.detach().to("cpu", torch.float32)
     height, width = image_shape
     if images.dim() != 2 or images.shape[1] != height * width:
-        raise ValueError(f"images must be (N, {height * width}) for image_shape {image_shape}, got {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be (N, {height * width}) for image_shape {image_shape}, got {tuple(images.shape)}"
+        )
     n = images.shape[0]
     n_columns = n_columns or math.ceil(math.sqrt(n))
     n_rows = math.ceil(n / n_columns)
@@ -54,7 +56,9 @@ def image_grid(
     canvas = np.full(((height + 1) * n_rows - 1, (width + 1) * n_columns - 1), np.nan)
     for i, image in enumerate(images.reshape(n, height, width).numpy()):
         row, column = divmod(i, n_columns)
-        canvas[row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width] = image
+        canvas[
+            row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width
+        ] = image
     ax = ax or plt.figure(figsize=(0.5 * n_columns + 1, 0.5 * n_rows + 1)).gca()
     colour_map = plt.get_cmap("gray_r").copy()
     colour_map.set_bad("#c8c8c8")
@@ -88,7 +92,11 @@ def latent_scatter(z: Tensor, labels: Tensor | None = None, ax: Axes | None = No
     return ax
 
 
-def plot_history(history: History, columns: Sequence[str] = ("elbo", "expected_log_likelihood", "kl"), axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
+def plot_history(
+    history: History,
+    columns: Sequence[str] = ("elbo", "expected_log_likelihood", "kl"),
+    axes: Sequence[Axes] | None = None,
+) -> Sequence[Axes]:
     """One panel per ELBO term: train and validation curves against the epoch."""
     titles = {"elbo": "ELBO", "expected_log_likelihood": "$E_q[\\log p(x|z)]$", "kl": "KL$(q(z|x)\\,\\|\\,p(z))$"}
     if axes is None:
