@@ -14,7 +14,6 @@ LIBRARY_STAMP := _build/.vae_lib-stamp
 STORED_CONFIG := _build/_config.stored-outputs.yml
 
 export VAE_DEVICE := $(DEVICE)
-export MPLBACKEND := Agg
 export TQDM_DISABLE := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1

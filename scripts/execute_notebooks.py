@@ -10,6 +10,7 @@ compares are the ones the current code computes.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def execute(text_file: Path, timeout: int = 900) -> float:
+    # A non-interactive MPLBACKEND (Agg) would reach the kernel and replace the inline backend: the stored
+    # notebook, and so the book, would have no figures.
+    os.environ.pop("MPLBACKEND", None)
     notebook = jupytext.read(text_file)
     notebook.metadata.setdefault("jupytext", {})["formats"] = "ipynb,md:myst"
     started = time.perf_counter()

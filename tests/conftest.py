@@ -1,11 +1,11 @@
 """Shared test settings: tests run on the CPU in float64 where exactness is checked."""
 
-import os
-
+import matplotlib
 import pytest
 import torch
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+# Select Agg in this process only: an MPLBACKEND variable would reach nbval's kernels, which then draw no figures.
+matplotlib.use("Agg")
 
 
 @pytest.fixture(autouse=True)

@@ -92,3 +92,16 @@ def test_chapter_asserts_and_checks_its_claims(text_file: Path) -> None:
     assert any("assert" in c.source for c in code), "a chapter asserts its claims"
     assert any("nbval-check-output" in c.metadata.get("tags", []) for c in code), "a chapter has checked outputs"
     assert "What you will learn" in notebook.cells[0].source + notebook.cells[1].source
+
+
+@pytest.mark.parametrize("text_file", TEXT_FILES, ids=lambda p: p.stem)
+def test_stored_notebook_has_its_figures(text_file: Path) -> None:
+    """Figures are stored as PNG outputs (a non-interactive MPLBACKEND during execution would drop them)."""
+    notebook = nbformat.read(text_file.with_suffix(".ipynb"), as_version=4)
+    images = 0
+    for cell in notebook.cells:
+        cell_images = sum("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
+        images += cell_images
+        if "figure" in cell.metadata.get("mystnb", {}):
+            assert cell_images, f"the figure cell {cell.metadata['mystnb']['figure'].get('name')} has no image"
+    assert images > 0, f"{text_file.name} stores no figure"
