@@ -14,6 +14,8 @@ LIBRARY_STAMP := _build/.vae_lib-stamp
 STORED_CONFIG := _build/_config.stored-outputs.yml
 
 export VAE_DEVICE := $(DEVICE)
+# A non-interactive matplotlib backend in the environment would reach the notebook kernels and drop every figure.
+unexport MPLBACKEND
 export TQDM_DISABLE := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
