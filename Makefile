@@ -60,6 +60,7 @@ book: $(INSTALLED) $(LIBRARY_STAMP)
 # The same book, rendered from the outputs stored in the notebooks (no execution): catches a broken
 # page, reference or citation without running every notebook a second time.
 book-stored: $(INSTALLED)
+	rm -rf _build/html  # from scratch: a stale page of an earlier build would be checked (and served) too
 	mkdir -p _build
 	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > $(STORED_CONFIG)
 	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
