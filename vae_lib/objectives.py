@@ -65,6 +65,14 @@ def elbo(x: Tensor, mu: Tensor, log_var: Tensor, log_likelihood: LogLikelihoodFn
     return ELBOTerms(expected_log_likelihood - kl, expected_log_likelihood, kl)
 
 
+def _log_importance_weights(
+    x: Tensor, z: Tensor, mu: Tensor, log_var: Tensor, log_likelihood: LogLikelihoodFn
+) -> tuple[Tensor, Tensor]:
+    """``log p(x|z) + log p(z) - log q(z|x)`` for samples ``z`` of shape ``(S, B, d)``, and ``log p(x|z)``."""
+    log_p_x_given_z = _call_log_likelihood(log_likelihood, x, z)  # (S, B)
+    return log_p_x_given_z + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mu, log_var), log_p_x_given_z
+
+
 def importance_weighted_bound(
     x: Tensor,
     mu: Tensor,
@@ -85,10 +93,7 @@ def importance_weighted_bound(
     log_weight_chunks = []
     for start in range(0, k, chunk_size):
         z = reparameterize(mu, log_var, min(chunk_size, k - start))  # (S, B, d)
-        log_p_x_given_z = _call_log_likelihood(log_likelihood, x, z)
-        log_weight_chunks.append(
-            log_p_x_given_z + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mu, log_var)
-        )
+        log_weight_chunks.append(_log_importance_weights(x, z, mu, log_var, log_likelihood)[0])
     log_weights = torch.cat(log_weight_chunks, dim=0)  # (k, B)
     return torch.logsumexp(log_weights, dim=0) - math.log(k)
 
@@ -118,8 +123,7 @@ def iwae_loss(k: int) -> Callable[[Module, tuple[Tensor, ...], int], tuple[Tenso
         mu, log_var = model.encoder(x)
         _check_encoder_output(x, mu, log_var)
         z = reparameterize(mu, log_var, k)  # (k, B, d)
-        log_p_x_given_z = _call_log_likelihood(model.decoder.log_likelihood, x, z)  # (k, B)
-        log_weights = log_p_x_given_z + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mu, log_var)
+        log_weights, log_p_x_given_z = _log_importance_weights(x, z, mu, log_var, model.decoder.log_likelihood)
         bound = torch.logsumexp(log_weights, dim=0) - math.log(k)  # (B,)
         expected_log_likelihood, kl = log_p_x_given_z.mean(0), kl_standard_normal(mu, log_var)
         return -bound.mean(), ELBOTerms(expected_log_likelihood - kl, expected_log_likelihood, kl)
