@@ -8,9 +8,11 @@ Prints one JSON object per line (``name``, ``value``, ``unit``; comparisons add 
 - ``matmul_rate``: the machine's float32 GFLOP/s on a large square matmul (the achievable peak).
 - ``train_step_rate``: the GFLOP/s a ``fit`` step achieves (the linear layers' forward and backward
   FLOPs divided by the time), as a fraction of ``matmul_rate``. Goal: ratio >= 0.5.
+- ``step_matmuls_only_rate``: the same FLOPs over the time of the step's matrix products alone, at the
+  step's shapes on warm caches: the ceiling ``train_step_rate`` would reach if nothing else took time.
 
 Each figure is the median of ``--repeats`` runs, the two loops interleaved so that a load change on a
-shared machine hits both. Run: ``python benchmarks/bench_speed.py [--repeats 5] [--epochs 2]``.
+shared machine hits both. Run: ``python benchmarks/bench_speed.py [--repeats 5] [--epochs 5]``.
 """
 
 from __future__ import annotations
@@ -72,10 +74,31 @@ def step_flops(model: nn.Module, batch: int) -> int:
     return total - 2 * batch * first.in_features * first.out_features
 
 
+def gemm_only_seconds(model: nn.Module, batch: int, repeats: int = 50) -> float:
+    """Seconds for the step's matrix products alone, at its shapes, run back to back on warm caches: a
+    ceiling for the training step, which also runs the activations, the loss, autograd and Adam."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    first = model.encoder.body[0]
+    pairs = []
+    for layer in linears:
+        n_in, n_out = layer.in_features, layer.out_features
+        pairs.append((torch.randn(batch, n_in), torch.randn(n_in, n_out)))  # forward
+        pairs.append((torch.randn(n_out, batch), torch.randn(batch, n_in)))  # weight gradient
+        if layer is not first:
+            pairs.append((torch.randn(batch, n_out), torch.randn(n_out, n_in)))  # input gradient
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        for a, b in pairs:
+            torch.mm(a, b)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--examples", type=int, default=BATCH * 40)
     args = parser.parse_args()
 
@@ -117,6 +140,15 @@ def main() -> None:
     steps = args.epochs * -(-args.examples // BATCH)
     achieved = step_flops(template, BATCH) * steps / statistics.median(fit_seconds) / 1e9
     emit("train_step_rate", achieved, "GFLOP/s", baseline=round(peak, 4), ratio=round(achieved / peak, 4), **conditions)
+    ceiling = step_flops(template, BATCH) / gemm_only_seconds(template, BATCH) / 1e9
+    emit(
+        "step_matmuls_only_rate",
+        ceiling,
+        "GFLOP/s",
+        baseline=round(peak, 4),
+        ratio=round(ceiling / peak, 4),
+        **conditions,
+    )
 
 
 if __name__ == "__main__":

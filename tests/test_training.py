@@ -1,5 +1,6 @@
 """fit: it learns, it is repeatable, and early stopping keeps the best weights."""
 
+import pytest
 import torch
 
 import vae_lib as vl
@@ -79,3 +80,22 @@ def test_history_columns() -> None:
     history = vl.fit(vl.VAE(64, 2, (16,)), train, epochs=2, device="cpu")
     assert history.column("epoch") == [1, 2]
     assert history.column("val_elbo") == [None, None]
+
+
+def test_value_checks_are_skipped_only_inside_the_block() -> None:
+    from vae_lib._checks import value_checks_skipped
+
+    bad = torch.tensor([[0.0, float("nan")]])
+    with value_checks_skipped():
+        vl.kl_standard_normal(bad, torch.zeros(1, 2))  # no check: NaN in, NaN out
+    with pytest.raises(ValueError, match="non-finite"):
+        vl.kl_standard_normal(bad, torch.zeros(1, 2))
+
+
+def test_fit_checks_every_example_in_its_first_epoch() -> None:
+    train, _ = tiny_data()
+    train = train.clone()
+    train[-1, 0] = 1.5  # not a Bernoulli pixel: the last batch of the first epoch meets it
+    model = vl.VAE(64, 2, (16,))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vl.fit(model, train, epochs=2, batch_size=32, seed=0, device="cpu")
