@@ -1,5 +1,6 @@
 """The repository's own consistency: pinned environments agree, notebooks are paired, executed and listed."""
 
+import importlib.util
 import tomllib
 from pathlib import Path
 
@@ -105,3 +106,16 @@ def test_stored_notebook_has_its_figures(text_file: Path) -> None:
         if "figure" in cell.metadata.get("mystnb", {}):
             assert cell_images, f"the figure cell {cell.metadata['mystnb']['figure'].get('name')} has no image"
     assert images > 0, f"{text_file.name} stores no figure"
+
+
+def test_a_run_on_another_data_set_never_replaces_the_stored_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    chapter = tmp_path / "05_training_on_digits.md"
+    monkeypatch.delenv("VAE_DATASET", raising=False)
+    assert script.output_path(chapter) == tmp_path / "05_training_on_digits.ipynb"
+    monkeypatch.setenv("VAE_DATASET", "mnist")
+    assert script.output_path(chapter) == tmp_path / "runs" / "05_training_on_digits.mnist.ipynb"
