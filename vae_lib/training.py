@@ -175,6 +175,10 @@ def fit(
     after every epoch; ``resume_from`` continues a run from such a checkpoint up to ``epochs`` in total, and
     gives bitwise the same weights and history on the CPU as the run that was never interrupted. A
     non-finite loss or gradient raises :class:`TrainingDivergedError` before the step is applied.
+
+    The models check the values of their inputs (finite, pixels in [0, 1]) at every call. ``fit`` keeps
+    those checks for the first epoch of a call, in which every example passes through them, and skips
+    them afterwards; the loss and the gradients are still checked at every step.
     """
     train_tensors = _as_tensors("train", train)
     val_tensors = _as_tensors("val", val)
