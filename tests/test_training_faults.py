@@ -106,3 +106,16 @@ def test_an_injected_nan_names_its_epoch_and_step(where: str) -> None:
     assert expected in str(caught.value)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, before[name]), name
+
+
+def test_the_gradient_screen_passes_huge_finite_gradients_and_names_a_non_finite_one() -> None:
+    from vae_lib.training import _non_finite
+
+    layer = torch.nn.Linear(2, 2)
+    named = list(layer.named_parameters())
+    layer.weight.grad = torch.full((2, 2), 3e38)  # finite, but their sum overflows to inf
+    layer.bias.grad = torch.zeros(2)
+    assert _non_finite(torch.tensor(1.0), named) is None
+    layer.bias.grad = torch.tensor([0.0, float("nan")])
+    assert "bias" in _non_finite(torch.tensor(1.0), named)
+    assert "loss" in _non_finite(torch.tensor(float("inf")), named)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -92,10 +93,12 @@ class TrainingDivergedError(FloatingPointError):
 def _non_finite(loss: Tensor, named_parameters: list[tuple[str, nn.Parameter]]) -> str | None:
     """None when the loss and every gradient are finite, else what is not (one device sync per step)."""
     grads = [(name, p.grad) for name, p in named_parameters if p.grad is not None]
-    # A sum is NaN or inf whenever one of its terms is, so one cheap reduction per gradient screens every step.
+    # A sum is NaN or inf whenever one of its terms is, so one scalar screens the loss and every gradient.
     # Only a flagged step pays for the exact test, since huge finite gradients can also sum to inf.
-    sums = [loss.detach().float().reshape(()), *[g.sum().float() for _, g in grads]]
-    if bool(torch.isfinite(torch.stack(sums)).all()):
+    screen = loss.detach().float().sum()
+    for _, grad in grads:
+        screen = screen + grad.sum()
+    if math.isfinite(screen.item()):
         return None
     if not bool(torch.isfinite(loss.detach()).all()):
         return f"the loss is {loss.item()}"
