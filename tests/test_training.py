@@ -88,6 +88,7 @@ def test_value_checks_are_skipped_only_inside_the_block() -> None:
     bad = torch.tensor([[0.0, float("nan")]])
     with value_checks_skipped():
         vl.kl_standard_normal(bad, torch.zeros(1, 2))  # no check: NaN in, NaN out
+        vl.CategoricalObservation(17).level_index(torch.tensor([[0.03]]))  # off the grid, not checked
     with pytest.raises(ValueError, match="non-finite"):
         vl.kl_standard_normal(bad, torch.zeros(1, 2))
 

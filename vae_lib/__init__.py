@@ -16,6 +16,7 @@ from vae_lib.distributions import (
     diagonal_gaussian_log_prob,
     gaussian_log_likelihood,
     kl_diagonal_gaussians,
+    kl_per_dimension,
     kl_standard_normal,
     observation_model,
     reparameterize,
@@ -31,7 +32,6 @@ from vae_lib.regularization import (
     beta_elbo_loss,
     free_bits_loss,
     kl_annealing_loss,
-    kl_per_dimension,
     latent_activity,
     posterior_parameters,
 )

@@ -96,6 +96,13 @@ def check_unit_interval(name: str, value: Tensor) -> Tensor:
     return value
 
 
+def check_on_grid(name: str, rounding_error: Tensor, levels: int) -> None:
+    """Raise ``ValueError`` unless ``rounding_error``, a pixel times ``levels - 1`` minus its nearest integer,
+    is zero everywhere (to 1e-4): the pixels lie on the grid of a ``levels``-level categorical likelihood."""
+    if _value_checks_on.get() and float(rounding_error.abs().max()) > 1e-4:
+        raise ValueError(f"{name} must lie on the grid k/{levels - 1} of a {levels}-level categorical likelihood")
+
+
 def check_seed(name: str, value: object) -> int:
     """Return ``value`` if it is an int (not a bool) that a torch.Generator accepts as a seed."""
     if isinstance(value, bool) or not isinstance(value, int):

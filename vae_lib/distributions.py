@@ -17,6 +17,7 @@ from torch import Tensor
 
 from vae_lib._checks import (
     check_float_tensor,
+    check_on_grid,
     check_positive_float,
     check_positive_int,
     check_same_device,
@@ -100,10 +101,19 @@ def kl_standard_normal(mu: Tensor, log_var: Tensor) -> Tensor:
     Book :eq:`eq-kl-standard-normal`: ``1/2 sum(mu^2 + sigma^2 - 1 - log sigma^2)``, the regularizer
     of the ELBO, notes eq. (5).
     """
+    return kl_per_dimension(mu, log_var).sum(-1)
+
+
+def kl_per_dimension(mu: Tensor, log_var: Tensor) -> Tensor:
+    """KL(q(z_j|x) || N(0, 1)) for each latent dimension j, shape ``(B, d)`` (:eq:`eq-kl-per-dimension`).
+
+    The terms of :func:`kl_standard_normal`, which is their sum over the last axis; chapter 8 reads them one
+    dimension at a time to find the dimensions a model does not use.
+    """
     check_float_tensor("mu", mu)
     check_float_tensor("log_var", log_var)
     check_same_shape("mu", mu, "log_var", log_var)
-    return 0.5 * (mu.pow(2) + torch.exp(log_var) - 1.0 - log_var).sum(-1)
+    return 0.5 * (mu.pow(2) + torch.exp(log_var) - 1.0 - log_var)
 
 
 def kl_diagonal_gaussians(mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var_p: Tensor) -> Tensor:
@@ -206,10 +216,7 @@ class CategoricalObservation:
         check_unit_interval("x", x)
         scaled = x * (self.levels - 1)
         index = torch.round(scaled)
-        if bool(((scaled - index).abs() > 1e-4).any()):
-            raise ValueError(
-                f"x must lie on the grid k/{self.levels - 1} of a {self.levels}-level categorical likelihood"
-            )
+        check_on_grid("x", scaled - index, self.levels)
         return index.long()
 
     def _logits(self, logits: Tensor) -> Tensor:

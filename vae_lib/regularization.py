@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vae_lib._checks import check_float_tensor, check_positive_float, check_positive_int, check_same_shape
+from vae_lib._checks import check_positive_float, check_positive_int
+from vae_lib.distributions import kl_per_dimension
 from vae_lib.objectives import ELBOTerms, negative_elbo_loss
 from vae_lib.training import LossFn
 
@@ -66,17 +67,6 @@ def kl_annealing_loss(warmup_epochs: int, final_beta: float = 1.0) -> LossFn:
         return negative_elbo_loss(terms, kl_weight=weight), terms
 
     return loss_fn
-
-
-def kl_per_dimension(mu: Tensor, log_var: Tensor) -> Tensor:
-    """KL(q(z_j|x) || N(0, 1)) for each latent dimension j, shape ``(B, d)`` (:eq:`eq-kl-per-dimension`).
-
-    Summed over the last axis it is ``vl.kl_standard_normal(mu, log_var)``.
-    """
-    check_float_tensor("mu", mu)
-    check_float_tensor("log_var", log_var)
-    check_same_shape("mu", mu, "log_var", log_var)
-    return 0.5 * (mu.pow(2) + torch.exp(log_var) - 1.0 - log_var)
 
 
 def free_bits_loss(lambda_per_dim: float, beta: float = 1.0) -> LossFn:
