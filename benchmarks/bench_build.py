@@ -14,11 +14,12 @@ Run it on a quiet machine, from the repository root: ``python benchmarks/bench_b
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _report import emit
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = {
@@ -46,7 +47,7 @@ def main() -> None:
     # book-warm needs a book built just before it, so the cold build comes first.
     for key in args.only or ["book-cold", "book-warm", "test"]:
         name, commands = STEPS[key]
-        print(json.dumps({"name": name, "value": round(measure(commands), 1), "unit": "s"}), flush=True)
+        emit(name, measure(commands), "s", digits=1)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ thread the same CPU budget buys twice the epochs for either loop.
 
 from __future__ import annotations
 
-import json
 import time
+from statistics import mean
 
 import torch
 import torch.nn.functional as F
+from _report import emit
 from torch.utils.data import DataLoader, TensorDataset
 
 import vae_lib as vl
@@ -38,13 +39,6 @@ SEEDS = (0, 1, 2)  # the log-likelihood varies by about 0.1 nats from seed to se
 EVALUATION_SEED = 1
 K_IMPORTANCE = 1000
 THREADS = 1
-
-
-def emit(name: str, value: float, unit: str, baseline: float | None = None, **extra: object) -> None:
-    record = {"name": name, "value": round(value, 3), "unit": unit}
-    if baseline is not None:
-        record |= {"baseline": round(baseline, 3), "ratio": round(value / baseline, 4)}
-    print(json.dumps(record | extra), flush=True)
 
 
 @torch.no_grad()
@@ -96,10 +90,6 @@ def train_reference_loop(train_x: torch.Tensor, cpu_budget: float, seed: int) ->
                 break
         epochs += 1
     return model, epochs
-
-
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def main() -> None:

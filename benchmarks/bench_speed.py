@@ -21,24 +21,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import time
 
 import torch
+from _report import emit
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import vae_lib as vl
 
 DATA_DIM, HIDDEN, LATENT, BATCH = 784, 400, 20, 128
-
-
-def emit(name: str, value: float, unit: str, baseline: float | None = None, **extra: object) -> None:
-    record = {"name": name, "value": round(value, 4), "unit": unit}
-    if baseline is not None:
-        record |= {"baseline": round(baseline, 4), "ratio": round(value / baseline, 4)}
-    print(json.dumps(record | extra), flush=True)
 
 
 def reference_loop(model: nn.Module, x: torch.Tensor, epochs: int, seed: int) -> None:
