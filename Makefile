@@ -62,7 +62,8 @@ book: $(INSTALLED) $(LIBRARY_STAMP)
 book-stored: $(INSTALLED)
 	rm -rf _build/html  # from scratch: a stale page of an earlier build would be checked (and served) too
 	mkdir -p _build
-	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > $(STORED_CONFIG)
+	# The copy lives in _build/, and Jupyter Book finds local_extensions relative to the config file.
+	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' -e 's|: book/_ext|: ../book/_ext|' _config.yml > $(STORED_CONFIG)
 	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
 	$(BIN)/jupyter-book build . -W -n --keep-going --config $(STORED_CONFIG)
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+__all__ = ["CheckpointError", "load_checkpoint", "load_model", "save_checkpoint"]
+
 FORMAT_VERSION = 1
 
 
@@ -44,22 +46,21 @@ class Checkpoint:
     extra: dict[str, Any]
 
 
-def model_config(model: nn.Module) -> dict[str, Any] | None:
-    """The constructor arguments that rebuild ``model`` (a :class:`vae_lib.VAE`), or None for other modules."""
-    from vae_lib.models import VAE
+MODEL_CLASSES: dict[str, type[nn.Module]] = {}
+"""The model classes a checkpoint may name, by class name: :func:`load_model` rebuilds only these."""
 
-    if type(model) is not VAE:
+
+def register_model_class(cls: type[nn.Module]) -> type[nn.Module]:
+    """Class decorator: let checkpoints record and rebuild ``cls`` (it needs ``config()`` and ``from_config``)."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def model_config(model: nn.Module) -> dict[str, Any] | None:
+    """``{"class": <name>, **model.config()}`` for a registered model class, or None for any other module."""
+    if MODEL_CLASSES.get(type(model).__name__) is not type(model):
         return None
-    observation = model.decoder.observation
-    return {
-        "class": "VAE",
-        "data_dim": model.data_dim,
-        "latent_dim": model.latent_dim,
-        "hidden_dims": list(model.hidden_dims),
-        "likelihood": observation.name,
-        "sigma": getattr(observation, "sigma", None),
-        "levels": getattr(observation, "levels", 17),
-    }
+    return {"class": type(model).__name__, **model.config()}
 
 
 def rng_state() -> dict[str, Any]:
@@ -228,23 +229,26 @@ def restore(
         set_rng_state(checkpoint.rng_state)
 
 
-def load_model(path: str | os.PathLike[str], map_location: torch.device | str = "cpu") -> nn.Module:
-    """Rebuild the :class:`vae_lib.VAE` saved in a checkpoint from its stored config and load its weights."""
-    from vae_lib.models import VAE
+def load_model(
+    path: str | os.PathLike[str], map_location: torch.device | str = "cpu", model_class: type[nn.Module] | None = None
+) -> nn.Module:
+    """Rebuild the model saved in a checkpoint from its stored config and load its weights.
 
+    The class is ``model_class`` when given, else the registered class (:func:`register_model_class`) that
+    the file names: a file never makes this import or run anything else.
+    """
     path = Path(path)
     payload = _read(path, map_location)
     config = payload["model_config"]
-    if not config or config.get("class") != "VAE":
-        raise CheckpointError(f"{path} does not record how to build its model (saved from a {config!r} model)")
-    model = VAE(
-        config["data_dim"],
-        config["latent_dim"],
-        config["hidden_dims"],
-        config["likelihood"],
-        config["sigma"],
-        config.get("levels", 17),
-    )
+    name = config.get("class") if isinstance(config, dict) else None
+    cls = model_class or MODEL_CLASSES.get(name)
+    if cls is None or not isinstance(config, dict):
+        known = ", ".join(sorted(MODEL_CLASSES))
+        raise CheckpointError(f"{path} does not record how to build its model (class {name!r}; known: {known})")
+    try:
+        model = cls.from_config({key: value for key, value in config.items() if key != "class"})
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: its model config does not build a {cls.__name__} ({error})") from error
     check_compatible(path, model, payload["model_state"])
     model.load_state_dict(payload["model_state"])
     return model.to(map_location)

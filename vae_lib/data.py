@@ -15,7 +15,10 @@ from torch import Tensor
 
 from vae_lib._checks import check_positive_int, check_seed
 
+__all__ = ["DATASET_NAMES", "DatasetSplits", "Split", "load_dataset", "load_digits", "load_torchvision"]
+
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+DIGITS_GREY_LEVELS = 17  # sklearn's digits: 0 .. 16
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,15 @@ class Split:
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """A data set's train / validation / test splits and the shape to view each row as an image."""
+    """A data set's train / validation / test splits, the shape to view each row as an image, and the number
+    of grey levels its pixels take (``k / (grey_levels - 1)``, k = 0 .. grey_levels - 1)."""
 
     name: str
     train: Split
     val: Split
     test: Split
     image_shape: tuple[int, int]
+    grey_levels: int
 
     @property
     def data_dim(self) -> int:
@@ -48,7 +53,7 @@ class DatasetSplits:
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must lie in [0, 1), got {threshold}")
         splits = [Split((s.x > threshold).float(), s.y) for s in (self.train, self.val, self.test)]
-        return DatasetSplits(f"{self.name}-binarized", *splits, image_shape=self.image_shape)
+        return DatasetSplits(f"{self.name}-binarized", *splits, image_shape=self.image_shape, grey_levels=2)
 
 
 def _split_fractions(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -68,7 +73,7 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
     from sklearn.datasets import load_digits as sklearn_load_digits
 
     bunch = sklearn_load_digits()
-    x = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0
+    x = torch.as_tensor(bunch.data, dtype=torch.float32) / (DIGITS_GREY_LEVELS - 1)
     y = torch.as_tensor(bunch.target, dtype=torch.long)
     n_val, n_test = _split_fractions(len(x), val_fraction, test_fraction)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(check_seed("seed", seed)))
@@ -79,6 +84,7 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
         Split(x[val_index], y[val_index]),
         Split(x[test_index], y[test_index]),
         image_shape=(8, 8),
+        grey_levels=DIGITS_GREY_LEVELS,
     )
 
 
@@ -118,6 +124,7 @@ def load_torchvision(
         Split(x_train[val_index], y_train[val_index]),
         Split(x_test, test_set.targets.long()),
         image_shape=(int(height), int(width)),
+        grey_levels=256,  # one byte per pixel
     )
 
 

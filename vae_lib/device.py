@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+__all__ = ["default_device", "seed_everything"]
+
 DEVICE_ENVIRONMENT_VARIABLE = "VAE_DEVICE"
 
 
@@ -29,3 +31,13 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def make_generator(seed: int, device: torch.device | str) -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` (CUDA draws need one on the GPU), seeded with ``seed``."""
+    return torch.Generator(device=torch.device(device)).manual_seed(seed)
+
+
+def use_fused_adam(device: torch.device) -> bool:
+    """Whether Adam's fused kernel (one pass over all parameters per step) exists for ``device``: CPU and CUDA."""
+    return device.type in ("cpu", "cuda")

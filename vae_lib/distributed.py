@@ -70,6 +70,11 @@ def leave() -> None:
         dist.destroy_process_group()
 
 
+def device_ids(device: torch.device) -> list[int] | None:
+    """What DDP's ``device_ids`` must be: the one GPU of this process on CUDA, None on the CPU."""
+    return [device.index] if device.type == "cuda" else None
+
+
 class _Loss(nn.Module):
     """The loss as a module's forward, so that DDP's gradient hooks see every parameter ``loss_fn`` uses."""
 
@@ -77,19 +82,19 @@ class _Loss(nn.Module):
         super().__init__()
         self.model, self.loss_fn = model, loss_fn
 
-    def forward(self, batch: tuple[Tensor, ...], epoch: int) -> tuple[Tensor, object]:
-        return self.loss_fn(self.model, batch, epoch)
+    def forward(
+        self, batch: tuple[Tensor, ...], epoch: int, generator: torch.Generator | None
+    ) -> tuple[Tensor, object]:
+        return self.loss_fn(self.model, batch, epoch, generator)
 
 
 def batch_loss(model: nn.Module, loss_fn: Callable, world: World) -> Callable:
-    """``compute(batch, epoch) -> (loss, terms)``: ``loss_fn`` itself, or under DDP its sharded version."""
+    """``compute(batch, epoch, generator) -> (loss, terms)``: ``loss_fn`` itself, or under DDP its sharded version."""
     if world.size == 1:
-        return lambda batch, epoch: loss_fn(model, batch, epoch)
-    replicated = nn.parallel.DistributedDataParallel(
-        _Loss(model, loss_fn), device_ids=[world.device.index] if world.device.type == "cuda" else None
-    )
+        return lambda batch, epoch, generator: loss_fn(model, batch, epoch, generator)
+    replicated = nn.parallel.DistributedDataParallel(_Loss(model, loss_fn), device_ids=device_ids(world.device))
 
-    def compute(batch: tuple[Tensor, ...], epoch: int) -> tuple[Tensor, object]:
+    def compute(batch: tuple[Tensor, ...], epoch: int, generator: torch.Generator | None) -> tuple[Tensor, object]:
         rows = batch[0].shape[0]
         mine = torch.arange(world.rank, rows, world.size, device=batch[0].device)
         # A batch smaller than the world leaves some processes no row: they compute on one row with
@@ -97,7 +102,7 @@ def batch_loss(model: nn.Module, loss_fn: Callable, world: World) -> Callable:
         weight = len(mine) * world.size / rows
         if len(mine) == 0:
             mine = mine.new_zeros(1)
-        loss, terms = replicated(tuple(t[mine] for t in batch), epoch)
+        loss, terms = replicated(tuple(t[mine] for t in batch), epoch, generator)
         if weight == 0:
             terms = type(terms)(*(t[:0] for t in terms))
         return loss * weight, terms

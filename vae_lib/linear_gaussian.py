@@ -16,6 +16,9 @@ from torch import Tensor
 
 from vae_lib._checks import check_float_tensor, check_positive_float, check_positive_int, check_same_shape
 from vae_lib.distributions import gaussian_log_likelihood
+from vae_lib.observations import GaussianPixels
+
+__all__ = ["LinearGaussianModel"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,11 @@ class LinearGaussianModel:
         z = torch.randn(n, self.latent_dim, generator=generator, dtype=self.weight.dtype)
         noise = torch.randn(n, self.data_dim, generator=generator, dtype=self.weight.dtype)
         return z @ self.weight.T + self.bias + self.sigma * noise, z
+
+    def decode(self, z: Tensor) -> GaussianPixels:
+        """p(x|z) = N(W z + b, sigma^2 I) as a distribution, for the objectives of :mod:`vae_lib.objectives`."""
+        check_float_tensor("z", z)
+        return GaussianPixels(z @ self.weight.T + self.bias, self.sigma)
 
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) = log N(x | W z + b, sigma^2 I); ``z`` may carry leading sample axes."""

@@ -1,9 +1,10 @@
-"""The ELBO, the importance-weighted estimate of log p(x), and the IWAE training loss.
+"""The ELBO and the importance-weighted estimate of log p(x), from distributions and samples.
 
-Both take the encoder's output (``mu``, ``log_var`` of q(z|x)) and a function ``log_likelihood(x, z)``
-that returns log p(x|z), so they serve a neural VAE and the exact linear Gaussian model alike.
-``log_likelihood`` receives ``x`` of shape ``(B, D)`` and ``z`` of shape ``(S, B, d)`` and returns
-``(S, B)``.
+As in the distrax and flax VAE examples, the objectives never call a model: they take the encoder's
+q(z|x) (a distribution), draws ``z`` from it, the decoder's p(x|z) at those draws (a distribution), and
+the prior (:mod:`vae_lib.priors`). They serve a neural VAE and the exact linear Gaussian model alike.
+Shapes: ``x`` is ``(B, D)`` (or any leading axes), ``z`` is ``(S, B, d)``, and p(x|z) has batch shape
+``(S, B)``, so that ``p_x_given_z.log_prob(x)`` is ``(S, B)``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch.nn import Module
+from torch.distributions import Distribution
 
-from vae_lib._checks import check_float_tensor, check_positive_int, check_same_shape
-from vae_lib.distributions import (
-    diagonal_gaussian_log_prob,
-    kl_standard_normal,
-    reparameterize,
-    standard_normal_log_prob,
-)
+from vae_lib._checks import check_float_tensor, check_positive_int
+from vae_lib.priors import Prior, StandardNormalPrior
 
-LogLikelihoodFn = Callable[[Tensor, Tensor], Tensor]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "ELBOTerms", "elbo", "importance_weighted_bound", "log_importance_weights"]
+
+DEFAULT_MEMORY_BUDGET = 2**28
+"""Bytes the importance-sampled estimate may spend on decoded samples at a time (256 MiB)."""
+# log_prob's temporaries (the products, the softplus, the sum) take a few times the decoder's output.
+_MEMORY_PER_OUTPUT = 4
 
 
 class ELBOTerms(NamedTuple):
@@ -35,98 +36,98 @@ class ELBOTerms(NamedTuple):
     kl: Tensor
 
 
-def _check_encoder_output(x: Tensor, mu: Tensor, log_var: Tensor) -> None:
-    check_float_tensor("x", x, min_dim=2)
-    check_float_tensor("mu", mu, min_dim=2)
-    check_float_tensor("log_var", log_var, min_dim=2)
-    check_same_shape("mu", mu, "log_var", log_var)
-    if mu.shape[:-1] != x.shape[:-1]:
-        raise ValueError(f"x has batch shape {tuple(x.shape[:-1])} but mu has {tuple(mu.shape[:-1])}; they must match")
+def _prior_or_standard(prior: Prior | None, z: Tensor) -> Prior:
+    return prior if prior is not None else StandardNormalPrior(z.shape[-1]).to(z.device)
 
 
-def _call_log_likelihood(log_likelihood: LogLikelihoodFn, x: Tensor, z: Tensor) -> Tensor:
-    values = log_likelihood(x, z)
+def log_likelihood(x: Tensor, z: Tensor, p_x_given_z: Distribution) -> Tensor:
+    """``p_x_given_z.log_prob(x)``, checked to have one value per draw and example: shape ``z.shape[:-1]``."""
+    values = p_x_given_z.log_prob(x)
     if values.shape != z.shape[:-1]:
-        raise ValueError(f"log_likelihood(x, z) must return shape {tuple(z.shape[:-1])}, got {tuple(values.shape)}")
+        raise ValueError(
+            f"p_x_given_z.log_prob(x) must return shape {tuple(z.shape[:-1])} (samples, examples), got {tuple(values.shape)}"
+        )
     return values
 
 
-def elbo(x: Tensor, mu: Tensor, log_var: Tensor, log_likelihood: LogLikelihoodFn, n_samples: int = 1) -> ELBOTerms:
-    """The ELBO per example, the right-hand side of the notes' eq. (5), book :eq:`eq-elbo`.
-
-    ``E_q[log p(x|z)]`` is a Monte Carlo average over ``n_samples`` reparameterized draws
-    (:eq:`eq-elbo-monte-carlo`); the KL to N(0, I) is in closed form (:eq:`eq-kl-standard-normal`).
-    """
-    _check_encoder_output(x, mu, log_var)
-    n_samples = check_positive_int("n_samples", n_samples)
-    z = reparameterize(mu, log_var, n_samples)  # (S, B, d)
-    expected_log_likelihood = _call_log_likelihood(log_likelihood, x, z).mean(0)  # (B,)
-    kl = kl_standard_normal(mu, log_var)  # (B,)
+def elbo_terms(log_p_x_given_z: Tensor, kl: Tensor) -> ELBOTerms:
+    """The ELBO's terms from ``log p(x|z)`` of each draw ``(S, B)`` and the KL ``(B,)``."""
+    expected_log_likelihood = log_p_x_given_z.mean(0)  # (B,)
     return ELBOTerms(expected_log_likelihood - kl, expected_log_likelihood, kl)
 
 
-def _log_importance_weights(
-    x: Tensor, z: Tensor, mu: Tensor, log_var: Tensor, log_likelihood: LogLikelihoodFn
-) -> tuple[Tensor, Tensor]:
-    """``log p(x|z) + log p(z) - log q(z|x)`` for samples ``z`` of shape ``(S, B, d)``, and ``log p(x|z)``."""
-    log_p_x_given_z = _call_log_likelihood(log_likelihood, x, z)  # (S, B)
-    return log_p_x_given_z + standard_normal_log_prob(z) - diagonal_gaussian_log_prob(z, mu, log_var), log_p_x_given_z
+def elbo(x: Tensor, q_z: Distribution, z: Tensor, p_x_given_z: Distribution, prior: Prior | None = None) -> ELBOTerms:
+    """The ELBO per example, the right-hand side of the notes' eq. (5), book :eq:`eq-elbo`.
+
+    ``E_q[log p(x|z)]`` is the Monte Carlo average of ``log p(x|z)`` over the ``S`` draws ``z`` ``(S, B, d)``
+    of ``q_z`` (:eq:`eq-elbo-monte-carlo`). The KL to the prior (default N(0, I)) is in closed form for the
+    standard normal prior and a :class:`~vae_lib.DiagonalGaussian` q (:eq:`eq-kl-standard-normal`), and the
+    Monte Carlo average of ``log q(z|x) - log p(z)`` over the same draws otherwise.
+    """
+    check_float_tensor("x", x)
+    check_float_tensor("z", z, min_dim=2)
+    prior = _prior_or_standard(prior, z)
+    return elbo_terms(log_likelihood(x, z, p_x_given_z), prior.kl(q_z, z))
+
+
+def weights_from_likelihood(log_p_x_given_z: Tensor, q_z: Distribution, z: Tensor, prior: Prior) -> Tensor:
+    """``log p(x|z) + log p(z) - log q(z|x)`` from ``log p(x|z)`` of each draw, shape ``(S, B)``."""
+    return log_p_x_given_z + prior.log_prob(z) - q_z.log_prob(z)
+
+
+def log_importance_weights(
+    x: Tensor, q_z: Distribution, z: Tensor, p_x_given_z: Distribution, prior: Prior | None = None
+) -> Tensor:
+    """``log p(x|z) + log p(z) - log q(z|x)`` for each draw and example, shape ``(S, B)`` (:eq:`eq-iwae-bound`)."""
+    return weights_from_likelihood(log_likelihood(x, z, p_x_given_z), q_z, z, _prior_or_standard(prior, z))
+
+
+def samples_per_chunk(bytes_per_sample: int, k: int, memory_budget: int) -> int:
+    """How many of ``k`` samples fit in ``memory_budget`` bytes at ``bytes_per_sample`` each (at least one)."""
+    return max(1, min(k, memory_budget // max(1, _MEMORY_PER_OUTPUT * bytes_per_sample)))
 
 
 def importance_weighted_bound(
     x: Tensor,
-    mu: Tensor,
-    log_var: Tensor,
-    log_likelihood: LogLikelihoodFn,
+    q_z: Distribution,
+    decode: Callable[[Tensor], Distribution],
     k: int,
-    chunk_size: int = 256,
+    *,
+    prior: Prior | None = None,
+    generator: torch.Generator | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> Tensor:
     """The importance-sampled estimate of log p(x) with ``k`` samples from q (the IWAE bound), per example.
 
-    Book :eq:`eq-iwae-bound`: ``log (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x)``, computed with logsumexp so
-    that weights of -1000 nats do not underflow. It equals the ELBO's expectation at ``k = 1`` and rises
-    to log p(x) as ``k`` grows. Samples are drawn ``chunk_size`` at a time to bound memory.
+    Book :eq:`eq-iwae-bound`: ``log (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x)``, with ``decode(z)`` giving
+    p(x|z) for draws ``z`` ``(S, B, d)``. Computed with logsumexp so that weights of -1000 nats do not
+    underflow; it equals the ELBO's expectation at ``k = 1`` and rises to log p(x) as ``k`` grows.
+
+    Samples are drawn in chunks whose decoded distributions take at most about ``memory_budget`` bytes
+    (measured on the first draw), and each chunk is reduced to one logsumexp per example before the next,
+    so memory does not grow with ``k``. It does grow with the number of rows of ``x``: one draw for every
+    row is the smallest chunk. To bound it whatever the number of images, split ``x`` into rows, as the
+    models' ``importance_log_likelihood`` does.
     """
-    _check_encoder_output(x, mu, log_var)
+    check_float_tensor("x", x)
     k = check_positive_int("k", k)
-    chunk_size = check_positive_int("chunk_size", chunk_size)
-    log_weight_chunks = []
-    for start in range(0, k, chunk_size):
-        z = reparameterize(mu, log_var, min(chunk_size, k - start))  # (S, B, d)
-        log_weight_chunks.append(_log_importance_weights(x, z, mu, log_var, log_likelihood)[0])
-    log_weights = torch.cat(log_weight_chunks, dim=0)  # (k, B)
-    return torch.logsumexp(log_weights, dim=0) - math.log(k)
+    memory_budget = check_positive_int("memory_budget", memory_budget)
+    total, drawn, chunk = None, 0, 1
+    while drawn < k:
+        z = q_z.rsample((min(chunk, k - drawn),), generator=generator)  # (S, B, d)
+        p_x_given_z = decode(z)
+        chunk_total = torch.logsumexp(log_importance_weights(x, q_z, z, p_x_given_z, prior), dim=0)  # (B,)
+        total = chunk_total if total is None else torch.logaddexp(total, chunk_total)
+        if drawn == 0:
+            chunk = samples_per_chunk(distribution_bytes(p_x_given_z), k, memory_budget)
+        drawn += z.shape[0]
+    return total - math.log(k)
 
 
-def negative_elbo_loss(terms: ELBOTerms, kl_weight: float = 1.0) -> Tensor:
-    """The scalar minimised in training: ``mean over the batch of -(E_q[log p(x|z)] - kl_weight * KL)``.
-
-    Terms are summed over pixels and latent dimensions (nats per example) and averaged over the batch, so
-    the learning rate does not depend on the batch size. ``kl_weight = 1`` is the ELBO of :eq:`eq-elbo`;
-    other values give the beta-weighted objective of the regularization chapter.
-    """
-    return -(terms.expected_log_likelihood - kl_weight * terms.kl).mean()
-
-
-def iwae_loss(k: int) -> Callable[[Module, tuple[Tensor, ...], int], tuple[Tensor, ELBOTerms]]:
-    """A ``loss_fn`` for ``vl.fit`` that maximises the ``k``-sample IWAE bound (:eq:`eq-iwae-bound`).
-
-    ``vl.fit(model, x, loss_fn=iwae_loss(k=5))`` trains on ``-mean(bound)`` (with ``k = 1`` this is the
-    negative ELBO). The terms it returns for the history are the ELBO's, estimated from the same ``k``
-    draws, so ELBO curves of IWAE and VAE training can be compared directly. ``model`` needs an
-    ``encoder(x) -> (mu, log_var)`` and a ``decoder.log_likelihood(x, z)``, as ``vl.VAE`` has.
-    """
-    k = check_positive_int("k", k)
-
-    def loss_fn(model: Module, batch: tuple[Tensor, ...], epoch: int) -> tuple[Tensor, ELBOTerms]:
-        x = batch[0]
-        mu, log_var = model.encoder(x)
-        _check_encoder_output(x, mu, log_var)
-        z = reparameterize(mu, log_var, k)  # (k, B, d)
-        log_weights, log_p_x_given_z = _log_importance_weights(x, z, mu, log_var, model.decoder.log_likelihood)
-        bound = torch.logsumexp(log_weights, dim=0) - math.log(k)  # (B,)
-        expected_log_likelihood, kl = log_p_x_given_z.mean(0), kl_standard_normal(mu, log_var)
-        return -bound.mean(), ELBOTerms(expected_log_likelihood - kl, expected_log_likelihood, kl)
-
-    loss_fn.__name__ = loss_fn.__qualname__ = f"iwae_loss_k{k}"
-    return loss_fn
+def distribution_bytes(distribution: object) -> int:
+    """Bytes held by the tensors of a distribution object (its parameters, through ``base_dist``), each once."""
+    tensors: dict[int, Tensor] = {}
+    while distribution is not None:
+        tensors |= {id(value): value for value in vars(distribution).values() if isinstance(value, Tensor)}
+        distribution = getattr(distribution, "base_dist", None)
+    return sum(t.numel() * t.element_size() for t in tensors.values())

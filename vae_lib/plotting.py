@@ -14,7 +14,9 @@ import torch
 from matplotlib.axes import Axes
 from torch import Tensor
 
-from vae_lib.training import History
+from vae_lib.history import History
+
+__all__ = ["image_grid", "latent_scatter", "plot_history", "use_book_style"]
 
 
 def use_book_style() -> None:
@@ -94,22 +96,21 @@ def latent_scatter(z: Tensor, labels: Tensor | None = None, ax: Axes | None = No
 
 def plot_history(
     history: History,
-    columns: Sequence[str] = ("elbo", "expected_log_likelihood", "kl"),
+    terms: Sequence[str] = ("elbo", "expected_log_likelihood", "kl"),
     axes: Sequence[Axes] | None = None,
 ) -> Sequence[Axes]:
-    """One panel per ELBO term: train and validation curves against the epoch."""
+    """One panel per recorded term: train and validation curves against the epoch."""
     titles = {"elbo": "ELBO", "expected_log_likelihood": "$E_q[\\log p(x|z)]$", "kl": "KL$(q(z|x)\\,\\|\\,p(z))$"}
     if axes is None:
-        _, axes = plt.subplots(1, len(columns), figsize=(4.0 * len(columns), 3.4), layout="constrained")
+        _, axes = plt.subplots(1, len(terms), figsize=(4.0 * len(terms), 3.4), layout="constrained")
         axes = np.atleast_1d(axes)
-    epochs = history.column("epoch")
-    for ax, column in zip(axes, columns):
-        ax.plot(epochs, history.column(f"train_{column}"), label="train")
-        val = history.column(f"val_{column}")
+    for ax, term in zip(axes, terms):
+        ax.plot(history.epochs, history.series("train", term), label="train")
+        val = history.series("val", term)
         if val and val[0] is not None:
-            ax.plot(epochs, val, label="validation")
+            ax.plot(history.epochs, val, label="validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per example")
-        ax.set_title(titles.get(column, column))
+        ax.set_title(titles.get(term, term))
         ax.legend()
     return axes

@@ -1,4 +1,4 @@
-"""A Sphinx extension for the book's API reference (not part of the library's API), added in ``_config.yml``.
+"""A Sphinx extension for the book's API reference, loaded from ``book/_ext`` by ``_config.yml`` (not part of vae_lib).
 
 The reference documents each object where it is defined (``vae_lib.models.VAE``), while docstrings and
 chapters name it as readers import it: ``vae_lib.VAE`` or ``vl.VAE``. This resolves those short names to

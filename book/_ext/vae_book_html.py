@@ -1,4 +1,4 @@
-"""A Sphinx extension for the book's HTML (not part of the library's API), added in ``_config.yml``.
+"""A Sphinx extension for the book's HTML, loaded from ``book/_ext`` by ``_config.yml`` (not part of vae_lib).
 
 - MathJax 3 is served by the book itself, so math renders with no internet access. It comes from the
   PyPI package ``django-static-mathjax`` (pinned in pyproject.toml's book extra), which ships MathJax's
