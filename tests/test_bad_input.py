@@ -90,7 +90,32 @@ def test_fit_arguments_are_checked() -> None:
         vl.fit(model, (x, torch.zeros(9)), device="cpu")
 
 
-def test_log_likelihood_function_returning_the_wrong_shape_is_reported() -> None:
-    x, mu, log_var = torch.rand(3, 4), torch.zeros(3, 2), torch.zeros(3, 2)
-    with pytest.raises(ValueError, match="log_likelihood\\(x, z\\) must return shape"):
-        vl.elbo(x, mu, log_var, lambda x, z: z.sum(), n_samples=2)
+def test_a_decoder_distribution_of_the_wrong_shape_is_reported() -> None:
+    x = torch.rand(3, 4)
+    q_z = vl.DiagonalGaussian(torch.zeros(3, 2), torch.zeros(3, 2))
+    z = q_z.rsample((2,))
+    p_x_given_z = vl.BernoulliPixels(torch.zeros(3, 4))  # one draw's worth, not two
+    with pytest.raises(ValueError, match=r"p_x_given_z.log_prob\(x\) must return shape \(2, 3\)"):
+        vl.elbo(x, q_z, z, p_x_given_z)
+
+
+def test_fit_says_what_it_needs_from_a_model() -> None:
+    x = torch.rand(10, 4)
+    with pytest.raises(TypeError, match=r"need a vl.LatentVariableModel .* got Linear.*loss_fn\(model, batch, epoch"):
+        vl.fit(torch.nn.Linear(4, 4), x, epochs=1, device="cpu")
+    with pytest.raises(TypeError, match="LatentVariableModel"):
+        vl.evaluate(torch.nn.Linear(4, 4), x)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        vl.fit("a model", x, epochs=1, device="cpu")
+
+
+def test_a_prior_of_another_dimension_is_refused() -> None:
+    with pytest.raises(ValueError, match="the prior has 3 dimensions but latent_dim is 2"):
+        vl.VAE(4, 2, prior=vl.MixturePrior(3))
+    with pytest.raises(TypeError, match="prior must be a vae_lib prior"):
+        vl.VAE(4, 2, prior=torch.distributions.Normal(0.0, 1.0))
+
+
+def test_a_categorical_likelihood_needs_its_grey_levels() -> None:
+    with pytest.raises(ValueError, match="needs levels"):
+        vl.VAE(4, 2, likelihood="categorical")

@@ -118,3 +118,50 @@ def test_load_model_rebuilds_a_categorical_vae(tmp_path: Path) -> None:
     rebuilt = load_model(save_checkpoint(tmp_path / "model.pt", model))
     assert rebuilt.decoder.observation.levels == 5
     assert torch.equal(rebuilt.decoder.body[-1].weight, model.decoder.body[-1].weight)
+
+
+def test_a_conditional_vae_with_a_mixture_prior_checkpoints_like_the_vae(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = vl.ConditionalVAE(12, 3, 2, (8,), likelihood="categorical", levels=5, prior=vl.MixturePrior(2, 4))
+    rebuilt = load_model(save_checkpoint(tmp_path / "cvae.pt", model))
+    assert type(rebuilt) is vl.ConditionalVAE and rebuilt.condition_dim == 3
+    assert isinstance(rebuilt.prior, vl.MixturePrior) and rebuilt.prior.n_components == 4
+    assert rebuilt.decoder.observation.levels == 5
+    for (name, a), b in zip(model.state_dict().items(), rebuilt.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_the_config_names_the_class_and_holds_the_models_own_config(tmp_path: Path) -> None:
+    model = vl.VAE(16, 2, (8,), likelihood="gaussian", sigma=0.5)
+    config = load_checkpoint(save_checkpoint(tmp_path / "model.pt", model)).model_config
+    assert config == {"class": "VAE", **model.config()}
+    assert config["prior"] == {"class": "StandardNormalPrior"} and config["sigma"] == 0.5
+    assert load_checkpoint(save_checkpoint(tmp_path / "linear.pt", torch.nn.Linear(2, 2))).model_config is None
+
+
+def test_a_checkpoint_of_an_older_vae_config_still_loads(tmp_path: Path) -> None:
+    """Before priors, the config had no "prior" and a "levels" of 17 whatever the likelihood."""
+    model = vl.VAE(16, 2, (8,))
+    path = save_checkpoint(tmp_path / "model.pt", model)
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"] = {
+        "class": "VAE", "data_dim": 16, "latent_dim": 2, "hidden_dims": [8],
+        "likelihood": "bernoulli", "sigma": None, "levels": 17,
+    }  # fmt: skip
+    torch.save(payload, path)
+    assert isinstance(load_model(path).prior, vl.StandardNormalPrior)
+
+
+def test_loading_builds_only_registered_classes_or_the_one_given(tmp_path: Path) -> None:
+    model = vl.VAE(16, 2, (8,))
+    path = save_checkpoint(tmp_path / "model.pt", model)
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"]["class"] = "os.system"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"class 'os.system'; known: ConditionalVAE, VAE"):
+        load_model(path)
+    assert isinstance(load_model(path, model_class=vl.VAE), vl.VAE)
+    payload["model_config"] = {"class": "VAE", "data_dim": 16}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="does not build a VAE"):
+        load_model(path)

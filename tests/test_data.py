@@ -11,7 +11,8 @@ import vae_lib as vl
 
 def test_digits_splits_are_disjoint_fixed_and_scaled() -> None:
     digits = vl.load_digits(seed=0)
-    assert digits.image_shape == (8, 8) and digits.data_dim == 64
+    assert digits.image_shape == (8, 8) and digits.data_dim == 64 and digits.grey_levels == 17
+    assert torch.equal(torch.round(digits.train.x * 16), digits.train.x * 16)
     assert len(digits.train) + len(digits.val) + len(digits.test) == 1797
     assert 0.0 <= float(digits.train.x.min()) and float(digits.train.x.max()) == 1.0
     assert digits.train.x.dtype == torch.float32
@@ -20,7 +21,7 @@ def test_digits_splits_are_disjoint_fixed_and_scaled() -> None:
     assert torch.equal(digits.test.x, again.test.x) and torch.equal(digits.train.y, again.train.y)
     assert not torch.equal(vl.load_digits(seed=1).test.x, digits.test.x)
     binary = digits.binarized()
-    assert set(binary.train.x.unique().tolist()) == {0.0, 1.0}
+    assert set(binary.train.x.unique().tolist()) == {0.0, 1.0} and binary.grey_levels == 2
 
 
 def write_idx(path: Path, array: torch.Tensor) -> None:
@@ -42,7 +43,7 @@ def test_torchvision_loader_reads_local_idx_files_without_network(tmp_path: Path
     write_idx(raw / "t10k-labels-idx1-ubyte", torch.arange(10) % 10)
 
     splits = vl.load_torchvision(name, tmp_path, download=False, val_size=6)
-    assert splits.image_shape == (28, 28)
+    assert splits.image_shape == (28, 28) and splits.grey_levels == 256
     assert (len(splits.train), len(splits.val), len(splits.test)) == (24, 6, 10)
     torch.testing.assert_close(splits.test.x, test_images.reshape(10, -1).float() / 255.0)
     assert torch.equal(splits.test.y, torch.arange(10) % 10)

@@ -102,50 +102,67 @@ def test_gradients_flow_to_mu_and_sigma_through_reparameterization() -> None:
     torch.testing.assert_close(log_var.grad, torch.exp(log_var.detach()), atol=0.03, rtol=0)
 
 
-def test_observation_models_agree_with_their_torch_distributions() -> None:
-    params = torch.randn(3, 10)
+def test_diagonal_gaussian_is_q_with_its_formula_and_an_explicit_generator() -> None:
+    mu, log_var = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    q_z = vl.DiagonalGaussian(mu, log_var)
+    z = q_z.rsample((5,), generator=torch.Generator().manual_seed(1))
+    assert z.shape == (5, 4, 3) and q_z.batch_shape == (4,) and q_z.event_shape == (3,)
+    torch.testing.assert_close(z, vl.reparameterize(mu, log_var, 5, generator=torch.Generator().manual_seed(1)))
+    torch.testing.assert_close(q_z.log_prob(z), diagonal_normal(mu, log_var).log_prob(z))
+    torch.testing.assert_close(q_z.mean, mu)
+    torch.testing.assert_close(q_z.kl_per_dimension().sum(-1), vl.kl_standard_normal(mu, log_var))
+
+
+def test_observation_distributions_agree_with_torch() -> None:
+    params = torch.randn(2, 3, 10)  # a sample axis, then a batch axis
     x_binary = torch.bernoulli(torch.full((3, 10), 0.5))
-    bernoulli = vl.observation_model("bernoulli")
-    torch.testing.assert_close(bernoulli.log_prob(x_binary, params), bernoulli.distribution(params).log_prob(x_binary))
-    gaussian = vl.observation_model("gaussian", sigma=0.2)
+    bernoulli = vl.observation_model("bernoulli").distribution(params)
+    reference = Independent(Bernoulli(logits=params), 1)
+    torch.testing.assert_close(bernoulli.log_prob(x_binary), reference.log_prob(x_binary))
+    torch.testing.assert_close(bernoulli.mean, torch.sigmoid(params))
+    gaussian = vl.observation_model("gaussian", sigma=0.2).distribution(params)
     x = torch.randn(3, 10)
-    torch.testing.assert_close(gaussian.log_prob(x, params), gaussian.distribution(params).log_prob(x))
+    torch.testing.assert_close(gaussian.log_prob(x), Independent(Normal(params, 0.2), 1).log_prob(x))
     assert math.isclose(gaussian.sigma, 0.2)
+    for distribution in (bernoulli, gaussian):
+        draws = [distribution.sample((4,), generator=torch.Generator().manual_seed(2)) for _ in range(2)]
+        assert draws[0].shape == (4, 2, 3, 10) and torch.equal(*draws)
+    assert set(bernoulli.sample(generator=torch.Generator().manual_seed(0)).unique().tolist()) <= {0.0, 1.0}
 
 
-def test_categorical_observation_matches_torch_categorical() -> None:
+def test_categorical_pixels_match_torch_categorical_over_levels() -> None:
     levels, pixels = 17, 12
     categorical = vl.observation_model("categorical", levels=levels)
     assert isinstance(categorical, vl.CategoricalObservation) and categorical.params_per_dim == levels
     logits = torch.randn(2, 5, pixels * levels, dtype=torch.float64)  # a sample axis, then a batch axis
     index = torch.randint(0, levels, (5, pixels))
     x = index.double() / (levels - 1)
+    p_x_given_z = categorical.distribution(logits)
     expected = torch.distributions.Categorical(logits=logits.unflatten(-1, (pixels, levels))).log_prob(index).sum(-1)
-    torch.testing.assert_close(categorical.log_prob(x, logits), expected)
-    torch.testing.assert_close(categorical.distribution(logits).log_prob(index), expected)
+    torch.testing.assert_close(p_x_given_z.log_prob(x), expected)
     probs = torch.softmax(logits.unflatten(-1, (pixels, levels)), -1)
-    torch.testing.assert_close(
-        categorical.mean(logits), (probs * torch.linspace(0, 1, levels, dtype=torch.float64)).sum(-1)
-    )
-    sample = categorical.sample(logits)
+    torch.testing.assert_close(p_x_given_z.mean, (probs * torch.linspace(0, 1, levels, dtype=torch.float64)).sum(-1))
+    sample = p_x_given_z.sample(generator=torch.Generator().manual_seed(0))
     assert sample.shape == (2, 5, pixels)
-    assert torch.equal(categorical.level_index(sample) / (levels - 1), sample)
+    categorical.check_data("sample", sample[0])  # every draw lies on the grid
 
 
 def test_categorical_observation_rejects_values_off_the_grid_and_a_wrong_width() -> None:
     categorical = vl.CategoricalObservation(levels=17)
     with pytest.raises(ValueError, match="grid"):
-        categorical.log_prob(torch.full((1, 4), 0.5 / 16), torch.zeros(1, 4 * 17))
+        categorical.check_data("x", torch.full((1, 4), 0.5 / 16))
     with pytest.raises(ValueError, match="multiple of levels"):
-        categorical.log_prob(torch.zeros(1, 4), torch.zeros(1, 4 * 17 + 1))
+        categorical.distribution(torch.zeros(1, 4 * 17 + 1))
     with pytest.raises(ValueError, match="levels"):
         vl.CategoricalObservation(levels=1)
 
 
 def test_categorical_vae_decoder_has_levels_outputs_per_pixel() -> None:
     digits = vl.load_digits()
-    model = vl.VAE(64, 2, (16,), likelihood="categorical", levels=17)
-    assert model.decoder(torch.zeros(3, 2)).shape == (3, 64 * 17)
+    model = vl.VAE(64, 2, (16,), likelihood="categorical", levels=digits.grey_levels)
+    assert model.decoder.body(torch.zeros(3, 2)).shape == (3, 64 * 17)
     terms = model.elbo(digits.train.x[:8])
     assert terms.elbo.shape == (8,) and bool(torch.isfinite(terms.elbo).all())
     assert model.sample(4).shape == (4, 64) and model.reconstruct(digits.train.x[:3]).shape == (3, 64)
+    with pytest.raises(ValueError, match="grid k/16"):
+        model.elbo(digits.train.x[:8] * 0.99)

@@ -161,7 +161,7 @@ def test_vae_construction_elbo_and_importance_bound(data_dim, latent_dim, hidden
         assert terms.elbo.shape == x.shape[:-1]
         for term in terms:
             assert not bool(torch.isnan(term).any())
-    bound = call(model.importance_log_likelihood, x, k)
+    bound = call(model.importance_log_likelihood, x, k=k)
     if bound is not None:
         assert bound.shape == x.shape[:-1] and not bool(torch.isnan(bound).any())
     samples = call(model.sample, data_dim)
@@ -213,7 +213,7 @@ def test_fit_arguments(epochs, batch_size, learning_rate, patience, seed, val) -
     except CLEAR:
         return
     assert 1 <= len(history) <= epochs
-    assert all(math.isfinite(r.train_elbo) for r in history.records)
+    assert all(math.isfinite(r.train["elbo"]) for r in history.records)
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 

@@ -1,5 +1,6 @@
 """fit under faults: resuming from a checkpoint is bitwise exact, and divergence stops cleanly."""
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def records(history: vl.History) -> list[dict]:
-    return [record.__dict__ | {"seconds": 0.0} for record in history.records]
+    return [record.to_dict() | {"seconds": 0.0} for record in history.records]
 
 
 def new_model(seed: int = 1) -> vl.VAE:
@@ -55,17 +56,32 @@ def test_resume_refuses_a_checkpoint_that_fit_did_not_write(tmp_path: Path) -> N
         vl.fit(model, data()[0], epochs=1, device="cpu", resume_from=tmp_path / "absent.pt")
 
 
+def test_resuming_with_another_learning_rate_applies_it_and_says_so(tmp_path: Path) -> None:
+    train, val = data()
+    path = tmp_path / "run.pt"
+    vl.fit(new_model(), train, epochs=1, learning_rate=3e-3, device="cpu", checkpoint_path=path)
+    trainer = vl.Trainer(new_model(), train, learning_rate=1e-5, device="cpu")
+    with pytest.warns(UserWarning, match=r"trained with learning_rate=0.003; continuing with learning_rate=1e-05"):
+        trainer.resume(path)
+    assert all(group["lr"] == 1e-5 for group in trainer.optimizer.param_groups)
+    assert trainer.optimizer.state_dict()["state"][0]["step"] > 0, "Adam's moments come from the checkpoint"
+    same = vl.Trainer(new_model(), train, learning_rate=3e-3, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same.resume(path)
+
+
 def test_a_diverging_learning_rate_stops_with_the_epoch_and_step_and_keeps_the_last_good_weights() -> None:
     train = torch.randn(256, 8) * 10.0
     vl.seed_everything(0)
     model = vl.VAE(8, 2, (32,), likelihood="gaussian", sigma=1e-3)
     snapshots = []
 
-    def loss_fn(model, batch, epoch):
+    def loss_fn(model, batch, epoch, generator):
         snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
-        return vl.elbo_loss(model, batch, epoch)
+        return vl.elbo_loss(model, batch, epoch, generator)
 
-    with pytest.raises(TrainingDivergedError, match=r"training diverged at epoch \d+, step \d+") as caught:
+    with pytest.raises(TrainingDivergedError, match=r"training diverged at epoch \d+, step \d+.*lower the argument learning_rate \(now 1e\+06\)") as caught:
         vl.fit(model, train, epochs=200, batch_size=32, learning_rate=1e6, device="cpu", loss_fn=loss_fn)
     error = caught.value
     assert isinstance(error, FloatingPointError) and error.step >= 1
@@ -82,9 +98,9 @@ def test_an_injected_nan_names_its_epoch_and_step(where: str) -> None:
     model = new_model()
     calls = []
 
-    def loss_fn(model, batch, epoch):
+    def loss_fn(model, batch, epoch, generator):
         calls.append(epoch)
-        loss, terms = vl.elbo_loss(model, batch, epoch)
+        loss, terms = vl.elbo_loss(model, batch, epoch, generator)
         if len(calls) == 10:  # epoch 2, step 3 with 7 steps per epoch
             if where == "loss":
                 loss = loss * float("nan")
@@ -95,9 +111,9 @@ def test_an_injected_nan_names_its_epoch_and_step(where: str) -> None:
 
     before = {}
 
-    def remember(model, batch, epoch):
+    def remember(model, batch, epoch, generator):
         before.update({k: v.clone() for k, v in model.state_dict().items()})
-        return loss_fn(model, batch, epoch)
+        return loss_fn(model, batch, epoch, generator)
 
     with pytest.raises(TrainingDivergedError) as caught:
         vl.fit(model, train, epochs=3, batch_size=32, device="cpu", loss_fn=remember)

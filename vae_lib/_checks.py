@@ -68,7 +68,7 @@ def check_unit_interval(name: str, value: Tensor) -> Tensor:
     if not (math.isfinite(low) and math.isfinite(high)):
         _raise_non_finite(name, value)
     if not (low >= 0 and high <= 1):
-        raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli likelihood, got values in [{low:.4g}, {high:.4g}]")
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.4g}, {high:.4g}]")
     return value
 
 

@@ -125,9 +125,12 @@ def importance_weighted_bound(
 
 
 def distribution_bytes(distribution: object) -> int:
-    """Bytes held by the tensors of a distribution object (its parameters, through ``base_dist``), each once."""
-    tensors: dict[int, Tensor] = {}
+    """Bytes of memory held by the tensors of a distribution object (through ``base_dist``), each storage once."""
+    storages: dict[int, int] = {}
     while distribution is not None:
-        tensors |= {id(value): value for value in vars(distribution).values() if isinstance(value, Tensor)}
+        for value in vars(distribution).values():
+            if isinstance(value, Tensor):  # an expanded scalar holds one number, not one per entry
+                storage = value.untyped_storage()
+                storages[storage.data_ptr()] = storage.nbytes()
         distribution = getattr(distribution, "base_dist", None)
-    return sum(t.numel() * t.element_size() for t in tensors.values())
+    return sum(storages.values())

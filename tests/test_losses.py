@@ -1,4 +1,4 @@
-"""Beta-weighting, KL annealing, free bits, KL per dimension and active units."""
+"""The losses (beta-weighting, KL annealing, free bits), the KL per dimension, and active units."""
 
 import pytest
 import torch
@@ -23,21 +23,25 @@ def test_kl_per_dimension_sums_to_the_kl() -> None:
         vl.kl_per_dimension(mu, log_var[:, :2])
 
 
-def test_beta_loss_weights_the_kl() -> None:
+def seeded() -> torch.Generator:
+    return torch.Generator().manual_seed(1)
+
+
+def test_every_elbo_loss_is_the_negative_elbo_with_its_kl_weight() -> None:
     model, x = make_vae(), torch.bernoulli(torch.full((5, 10), 0.5))
-    torch.manual_seed(1)
-    loss, terms = vl.beta_elbo_loss(4.0)(model, (x,), 1)
-    torch.testing.assert_close(loss, -(terms.expected_log_likelihood - 4.0 * terms.kl).mean())
+    terms = model.elbo(x, generator=seeded())
+    for loss_fn, weight in ((vl.elbo_loss, 1.0), (vl.beta_elbo_loss(4.0), 4.0), (vl.kl_annealing_loss(4), 0.5)):
+        loss, loss_terms = loss_fn(model, (x,), 2, seeded())
+        torch.testing.assert_close(loss, -(terms.expected_log_likelihood - weight * terms.kl).mean())
+        for mine, reference in zip(loss_terms, terms):
+            torch.testing.assert_close(mine, reference)
     with pytest.raises(ValueError, match="beta"):
         vl.beta_elbo_loss(0.0)
 
 
-def test_annealing_weight_schedule_and_loss() -> None:
+def test_annealing_weight_schedule() -> None:
     weights = [vl.annealing_weight(epoch, 4) for epoch in range(1, 8)]
     assert weights == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0]
-    model, x = make_vae(), torch.bernoulli(torch.full((5, 10), 0.5))
-    loss, terms = vl.kl_annealing_loss(4)(model, (x,), 2)
-    torch.testing.assert_close(loss, -(terms.expected_log_likelihood - 0.5 * terms.kl).mean())
     with pytest.raises(ValueError, match="warmup_epochs"):
         vl.kl_annealing_loss(0)
 
@@ -46,20 +50,21 @@ def test_free_bits_loss_equals_the_formula_by_hand() -> None:
     model, x = make_vae(), torch.bernoulli(torch.full((7, 10), 0.5))
     with torch.no_grad():  # make dimension 0 carry much KL and the others little
         model.encoder.body[-1].bias[0] = 3.0
-    torch.manual_seed(2)
-    loss, terms = vl.free_bits_loss(0.5)(model, (x,), 1)
-    mu, log_var = model.encoder(x)
+    loss, terms = vl.free_bits_loss(0.5)(model, (x,), 1, seeded())
+    q_z = model.encode(x)
+    mu, log_var = q_z.mu, q_z.log_var
     kl_j = (0.5 * (mu**2 + log_var.exp() - 1 - log_var)).mean(0)
     assert kl_j[0] > 0.5 and (kl_j < 0.5).any(), "the test needs dimensions on both sides of lambda"
     by_hand = -terms.expected_log_likelihood.mean() + torch.where(kl_j > 0.5, kl_j, torch.full_like(kl_j, 0.5)).sum()
     torch.testing.assert_close(loss, by_hand)
     torch.testing.assert_close(terms.kl, vl.kl_standard_normal(mu, log_var))
     # dimensions under lambda get no gradient from the KL term
-    model.zero_grad()
     mu_leaf = mu.detach().requires_grad_()
     kl = torch.clamp(vl.kl_per_dimension(mu_leaf, log_var.detach()).mean(0), min=0.5).sum()
     kl.backward()
     assert torch.all(mu_leaf.grad[:, kl_j < 0.5] == 0) and torch.any(mu_leaf.grad[:, 0] != 0)
+    with pytest.raises(TypeError, match="standard normal prior"):
+        vl.free_bits_loss(0.5)(vl.VAE(10, 3, (8,), prior=vl.MixturePrior(3)), (x,), 1, seeded())
 
 
 def hand_made_vae() -> vl.VAE:
@@ -92,7 +97,7 @@ def test_active_units_of_a_conditional_model_uses_its_condition() -> None:
     model = vl.ConditionalVAE(6, 2, 3, (8,))
     x, c = torch.rand(50, 6), torch.randn(50, 2)
     assert vl.latent_activity(model, (x, c)).shape == (3,)
-    loss, terms = vl.free_bits_loss(0.1)(model, (x, c), 1)
+    loss, terms = vl.free_bits_loss(0.1)(model, (x, c), 1, seeded())
     assert loss.dim() == 0 and terms.kl.shape == (50,)
 
 
