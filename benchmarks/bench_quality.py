@@ -79,9 +79,10 @@ def train_reference_loop(train_x: torch.Tensor, cpu_budget: float, seed: int) ->
     while time.process_time() - started < cpu_budget:
         model.train()
         for (x,) in loader:
-            mu, log_var = model.encoder(x)
+            q_z = model.encoder(x)
+            mu, log_var = q_z.mu, q_z.log_var
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
-            bce = F.binary_cross_entropy_with_logits(model.decoder(z), x, reduction="sum")
+            bce = F.binary_cross_entropy_with_logits(model.decoder(z).logits, x, reduction="sum")
             kld = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp())
             optimizer.zero_grad()
             (bce + kld).backward()
