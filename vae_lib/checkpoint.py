@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CheckpointError", "load_checkpoint", "load_model", "save_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "load_checkpoint", "load_model", "register_model_class", "save_checkpoint"]
 
 FORMAT_VERSION = 1
 

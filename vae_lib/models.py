@@ -131,7 +131,7 @@ class LatentVariableModel(nn.Module):
         check_finite(name, check_float_tensor(name, x, min_dim=2))
 
     def config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this model (with :meth:`from_config`), as plain values."""
+        """The constructor arguments that rebuild this model with ``from_config``, as plain values."""
         raise NotImplementedError(f"{type(self).__name__} does not record how to rebuild it")
 
     @classmethod

@@ -4,7 +4,7 @@ An observation model is a family: from the decoder network's raw outputs f(z) it
 p(x|z) of an image, a ``torch.distributions`` object whose event is the last axis (the pixels, independent
 given z). ``log_prob`` is the book's formula for that family, ``mean`` is E[x|z] (the picture the book
 shows), and ``sample`` takes an explicit ``torch.Generator``. The model checks its data once, with the
-family's :meth:`check_data`, where the data enter the library; the distributions read them unchecked.
+family's ``check_data``, where the data enter the library; the distributions read them unchecked.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import torch
 
@@ -27,9 +27,6 @@ from vae_lib.data import DATASET_NAMES, DatasetSplits, load_dataset
 from vae_lib.device import default_device
 
 __all__ = ["Settings", "settings"]
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -41,7 +38,7 @@ class Settings:
     data_root: Path
     smoke: bool
 
-    def pick(self, full: T, smoke: T) -> T:
+    def pick(self, full: Any, smoke: Any) -> Any:
         """``smoke`` under ``VAE_SMOKE=1``, else ``full``: e.g. ``epochs = settings.pick(full=200, smoke=2)``."""
         return smoke if self.smoke else full
 

@@ -292,7 +292,7 @@ def fit(
     resume_from: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> History:
-    """Train ``model`` for ``epochs`` epochs with a :class:`Trainer` and return the per-epoch :class:`History`.
+    """Train ``model`` for ``epochs`` epochs with a :class:`Trainer` and return the per-epoch :class:`~vae_lib.History`.
 
     ``options`` are the :class:`Trainer`'s (``batch_size``, ``learning_rate``, ``seed``, ``device``,
     ``loss_fn``, ``patience``, ``progress``, ``checkpoint_path``). With ``patience`` the best epoch's weights
