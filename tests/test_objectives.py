@@ -217,9 +217,7 @@ def test_chunked_and_unchunked_estimates_agree() -> None:
     x = torch.bernoulli(torch.full((6, 12), 0.4))
     with torch.no_grad():
         runs = {
-            budget: torch.stack(
-                [model.importance_log_likelihood(x, k=20, memory_budget=budget) for _ in range(100)]
-            )
+            budget: torch.stack([model.importance_log_likelihood(x, k=20, memory_budget=budget) for _ in range(100)])
             for budget in (1, 2**30)
         }
     difference = runs[1].mean(0) - runs[2**30].mean(0)

@@ -81,7 +81,10 @@ def test_a_diverging_learning_rate_stops_with_the_epoch_and_step_and_keeps_the_l
         snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
         return vl.elbo_loss(model, batch, epoch, generator)
 
-    with pytest.raises(TrainingDivergedError, match=r"training diverged at epoch \d+, step \d+.*lower the argument learning_rate \(now 1e\+06\)") as caught:
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"training diverged at epoch \d+, step \d+.*lower the argument learning_rate \(now 1e\+06\)",
+    ) as caught:
         vl.fit(model, train, epochs=200, batch_size=32, learning_rate=1e6, device="cpu", loss_fn=loss_fn)
     error = caught.value
     assert isinstance(error, FloatingPointError) and error.step >= 1
@@ -135,3 +138,14 @@ def test_the_gradient_screen_passes_huge_finite_gradients_and_names_a_non_finite
     layer.bias.grad = torch.tensor([0.0, float("nan")])
     assert "bias" in _non_finite(torch.tensor(1.0), named)
     assert "loss" in _non_finite(torch.tensor(float("inf")), named)
+
+
+def test_a_checkpoint_of_an_older_fit_is_refused_clearly(tmp_path: Path) -> None:
+    train, _ = data()
+    path = tmp_path / "run.pt"
+    vl.fit(new_model(), train, epochs=1, device="cpu", checkpoint_path=path)
+    payload = torch.load(path, weights_only=True)
+    del payload["extra"]["fit"]["sampling_state"]  # fit before explicit generators drew from the global one
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="written by an older vae_lib"):
+        vl.fit(new_model(), train, epochs=2, device="cpu", resume_from=path)

@@ -28,6 +28,7 @@ from vae_lib.device import default_device
 
 __all__ = ["Settings", "settings"]
 
+
 @dataclass(frozen=True)
 class Settings:
     """How a chapter runs: see :func:`settings` for where each field comes from."""

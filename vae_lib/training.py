@@ -266,6 +266,14 @@ class Trainer:
         saved = load_checkpoint(path)
         if "fit" not in saved.extra:
             raise CheckpointError(f"{path} was not written by fit(checkpoint_path=...); it cannot be resumed")
+        state = saved.extra["fit"]
+        try:
+            history = History.from_dict(saved.history)
+            generator_states = state["shuffle_state"], state["sampling_state"]
+        except (KeyError, TypeError) as error:
+            raise CheckpointError(
+                f"{path} was written by an older vae_lib; it cannot be resumed ({error!r})"
+            ) from error
         restore(saved, self.model, self.optimizer)
         saved_rate = self.optimizer.param_groups[0]["lr"]
         if saved_rate != self.learning_rate:
@@ -275,10 +283,9 @@ class Trainer:
             )
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate
-        state = saved.extra["fit"]
-        self.shuffle_generator.set_state(state["shuffle_state"])
-        self.sampling_generator.set_state(state["sampling_state"])
-        self.history, self.epoch = History.from_dict(saved.history), saved.epoch
+        self.shuffle_generator.set_state(generator_states[0])
+        self.sampling_generator.set_state(generator_states[1])
+        self.history, self.epoch = history, saved.epoch
         self.best_val, self.best_state = state["best_val"], state["best_state"]
         self.epochs_since_best, self.stopped = state["epochs_since_best"], state["stopped"]
 
