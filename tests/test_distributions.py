@@ -103,13 +103,15 @@ def test_gradients_flow_to_mu_and_sigma_through_reparameterization() -> None:
 
 
 def test_diagonal_gaussian_is_q_with_its_formula_and_an_explicit_generator() -> None:
-    mu, log_var = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    mu, log_var = torch.randn(4, 3, dtype=torch.float64, requires_grad=True), torch.randn(4, 3, dtype=torch.float64)
     q_z = vl.DiagonalGaussian(mu, log_var)
     z = q_z.rsample((5,), generator=torch.Generator().manual_seed(1))
     assert z.shape == (5, 4, 3) and q_z.batch_shape == (4,) and q_z.event_shape == (3,)
     torch.testing.assert_close(z, vl.reparameterize(mu, log_var, 5, generator=torch.Generator().manual_seed(1)))
     torch.testing.assert_close(q_z.log_prob(z), diagonal_normal(mu, log_var).log_prob(z))
     torch.testing.assert_close(q_z.mean, mu)
+    drawn = q_z.sample((5,), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(drawn, z.detach()) and not drawn.requires_grad
     torch.testing.assert_close(q_z.kl_per_dimension().sum(-1), vl.kl_standard_normal(mu, log_var))
 
 

@@ -189,6 +189,13 @@ class DiagonalGaussian(Independent):
         eps = torch.randn(shape, generator=generator, dtype=self.mu.dtype, device=self.mu.device)
         return self.mu + self.base_dist.scale * eps
 
+    def sample(
+        self, sample_shape: torch.Size | tuple[int, ...] = (), generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Draws like :meth:`rsample`'s, cut off from the computation graph (no gradient reaches mu or log_var)."""
+        with torch.no_grad():
+            return self.rsample(sample_shape, generator)
+
     def log_prob(self, z: Tensor) -> Tensor:
         return _diagonal_gaussian_log_prob(z, self.mu, self.log_var)
 
