@@ -128,3 +128,9 @@ def check_positive_float(name: str, value: object) -> float:
     if not (value > 0 and value < float("inf")):
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return float(value)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none: what a one-line report shows."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
