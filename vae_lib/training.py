@@ -165,6 +165,7 @@ def fit(
     progress: bool | None = None,
     checkpoint_path: str | os.PathLike[str] | None = None,
     resume_from: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1,
 ) -> History:
     """Train ``model`` with Adam on minibatches of ``train``; return the per-epoch :class:`History`.
 
@@ -175,9 +176,10 @@ def fit(
     stderr is a terminal, so notebook outputs stay clean).
 
     With ``checkpoint_path``, a checkpoint (model, optimizer, random states, history) is written atomically
-    after every epoch; ``resume_from`` continues a run from such a checkpoint up to ``epochs`` in total, and
-    gives bitwise the same weights and history on the CPU as the run that was never interrupted. A
-    non-finite loss or gradient raises :class:`TrainingDivergedError` before the step is applied.
+    after every ``checkpoint_every``-th epoch (default: each) and after the last; ``resume_from`` continues a
+    run from such a checkpoint up to ``epochs`` in total, and gives bitwise the same weights and history on the
+    CPU as the run that was never interrupted. A non-finite loss or gradient raises
+    :class:`TrainingDivergedError` before the step is applied.
 
     The models check the values of their inputs (finite, pixels in [0, 1]) at every call. ``fit`` keeps
     those checks for the first epoch of a call, in which every example passes through them, and skips
@@ -190,6 +192,7 @@ def fit(
     learning_rate = check_positive_float("learning_rate", learning_rate)
     if learning_rate > 1e30:  # Adam's steps are about learning_rate long: beyond this they overflow float32 weights
         raise ValueError(f"learning_rate must be <= 1e30, got {learning_rate:g}")
+    checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
     if patience is not None:
         patience = check_positive_int("patience", patience)
         if val_tensors is None:
@@ -273,7 +276,8 @@ def fit(
             else:
                 epochs_since_best += 1
                 stopped = epochs_since_best >= patience
-        if checkpoint_path is not None and world.is_main:
+        due = epoch % checkpoint_every == 0 or stopped or epoch == epochs
+        if checkpoint_path is not None and world.is_main and due:
             fit_state = {
                 "shuffle_state": shuffle_generator.get_state(),
                 "best_val": best_val,
