@@ -4,6 +4,13 @@ Each function that implements an equation of the book names the equation's label
 Import it as ``import vae_lib as vl``; importing changes no global state.
 """
 
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # `python -m vae_lib` is importing us: one line, not a traceback, on Ctrl-C from here
+    from vae_lib.cli import handle_interrupts_while_starting
+
+    handle_interrupts_while_starting()
+
 from vae_lib.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from vae_lib.conditional import ConditionalVAE, one_hot
 from vae_lib.data import DATASET_NAMES, DatasetSplits, Split, load_dataset, load_digits, load_torchvision
