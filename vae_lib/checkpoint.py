@@ -105,7 +105,7 @@ def _type_name(value: object) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
-def unstorable(value: object, where: str) -> str | None:
+def _unstorable(value: object, where: str) -> str | None:
     """The first part of ``value`` that weights-only loading cannot rebuild, as ``"where[...]: type"``, or None.
 
     ``where`` names ``value`` in the message, e.g. ``"extra"`` gives ``"extra['score']: numpy.float64"``.
@@ -170,7 +170,7 @@ def save_checkpoint(
         "extra": extra or {},
     }
     for field, value in payload.items():
-        problem = unstorable(value, field)
+        problem = _unstorable(value, field)
         if problem is not None:
             raise TypeError(
                 f"{problem} cannot be stored in a checkpoint, which holds only tensors, Python numbers, strings, "
