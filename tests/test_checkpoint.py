@@ -1,12 +1,16 @@
 """Checkpoints: atomic under a crash, weights-only, and clear about what is wrong with a bad file."""
 
+import errno
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,6 +70,9 @@ def test_a_writer_killed_mid_write_leaves_the_previous_checkpoint_intact(tmp_pat
     checkpoint = load_checkpoint(path)
     weight = checkpoint.model_state["weight"]
     assert checkpoint.epoch >= 0 and bool((weight == checkpoint.epoch).all())
+    assert list(tmp_path.glob(".model.pt.*.partial")), "the killed write left its temporary file"
+    save_checkpoint(path, torch.nn.Linear(1, 1))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"], "the next save removes it"
 
 
 def test_a_missing_file_is_a_file_not_found_error(tmp_path: Path) -> None:
@@ -165,3 +172,192 @@ def test_loading_builds_only_registered_classes_or_the_one_given(tmp_path: Path)
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="does not build a VAE"):
         load_model(path)
+
+
+def history_with(value: object) -> dict:
+    """A History's dict whose first record's train ELBO is ``value`` (e.g. a NumPy float from a metric)."""
+    history = vl.History(
+        [vl.EpochRecord(1, {"elbo": value, "expected_log_likelihood": 0.0, "kl": 0.0}, None, 0.1)], best_epoch=1
+    )
+    return history.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("history", "extra", "offender"),
+    [
+        (None, {"score": np.float64(1.5)}, "extra['score']: numpy.float64"),
+        (None, {"scores": np.arange(3)}, "extra['scores']: numpy.ndarray"),
+        (None, {"data": Path("data")}, "extra['data']: pathlib."),
+        (None, {"runs": [{"seed": 0}, {"seed": np.int64(1)}]}, "extra['runs'][1]['seed']: numpy.int64"),
+        (None, {np.str_("key"): 1}, "extra: a key of type numpy.str_"),
+        (None, {"tags": {object()}}, "extra['tags']{"),
+        (history_with(np.float32(-80.5)), None, "history['records'][0]['train']['elbo']: numpy.float32"),
+    ],
+    ids=["numpy-scalar", "numpy-array", "path", "nested", "numpy-key", "object-in-set", "history-numpy"],
+)
+def test_a_payload_the_reader_cannot_rebuild_is_refused_before_the_old_checkpoint_is_replaced(
+    tmp_path: Path, history: dict | None, extra: dict | None, offender: str
+) -> None:
+    path = save_checkpoint(tmp_path / "model.pt", vl.VAE(8, 2, (4,)), epoch=3, extra={"score": 1.5})
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match=re.escape(offender)) as refused:
+        save_checkpoint(path, vl.VAE(8, 2, (4,)), epoch=4, history=history, extra=extra)
+    assert "Nothing was written" in str(refused.value) and ".partial" not in str(refused.value)
+    assert path.read_bytes() == before, "the previous checkpoint must stay bitwise unchanged"
+    assert load_checkpoint(path).epoch == 3 and load_checkpoint(path).extra == {"score": 1.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_history_and_extra_must_be_dicts(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"history must be a dict or None, got vae_lib.history.History .*to_dict"):
+        save_checkpoint(tmp_path / "m.pt", torch.nn.Linear(1, 1), history=vl.History())
+    with pytest.raises(TypeError, match="extra must be a dict or None, got list"):
+        save_checkpoint(tmp_path / "m.pt", torch.nn.Linear(1, 1), extra=[1, 2])  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+
+
+def test_everything_a_checkpoint_may_hold_is_read_back(tmp_path: Path) -> None:
+    extra = {
+        "numbers": [1, 2.5, True, None, complex(1, 2)],
+        "nested": {"tuple": (1, "a"), "set": {1, 2}, 3: b"bytes"},
+        "tensor": torch.arange(3),
+        "dtype": torch.float16,
+        "device": torch.device("cpu"),
+        "size": torch.Size([2, 3]),
+    }
+    path = save_checkpoint(tmp_path / "m.pt", torch.nn.Linear(1, 1), extra=extra)
+    loaded = load_checkpoint(path).extra
+    assert torch.equal(loaded.pop("tensor"), extra.pop("tensor")) and loaded == extra
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and umask")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_checkpoint_gets_the_permissions_of_the_umask_like_every_other_file(tmp_path: Path, umask: int) -> None:
+    previous = os.umask(umask)
+    try:
+        path = save_checkpoint(tmp_path / "model.pt", torch.nn.Linear(1, 1))
+        (tmp_path / "other.txt").write_text("x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE((tmp_path / "other.txt").stat().st_mode)
+
+
+def test_stale_temporary_files_of_the_same_target_are_removed_at_the_next_save(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = [f".model.pt.{int(dead.stdout)}-0123abcd.partial", ".model.pt.k3_x9q0a.partial"]  # this and older naming
+    kept = [
+        f".model.pt.{os.getpid()}-89abcdef.partial",  # a writer that is still running
+        f".model.pt.v2.{int(dead.stdout)}-0123abcd.partial",  # another target, model.pt.v2
+        ".model.pt.v2.k3_x9q0a.partial",
+    ]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    save_checkpoint(tmp_path / "model.pt", torch.nn.Linear(1, 1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["model.pt"])
+
+
+def test_a_failed_write_names_the_checkpoint_not_its_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    def full_disk(payload, file):
+        file.write(b"partly")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match=r"cannot write the checkpoint .*model\.pt: No space left on device") as error:
+        save_checkpoint(tmp_path / "model.pt", torch.nn.Linear(1, 1))
+    assert error.value.errno == errno.ENOSPC and ".partial" not in str(error.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_gpu_that_is_not_there_is_not_called_a_damaged_file(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "model.pt", torch.nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="map_location='garbage' is not a device name"):
+        load_checkpoint(path, map_location="garbage")
+    if torch.cuda.is_available():
+        assert load_checkpoint(path, map_location="cuda").model_state["weight"].is_cuda
+        return
+    with pytest.raises(RuntimeError, match="map_location=cuda but torch sees no CUDA device") as error:
+        load_checkpoint(path, map_location="cuda")
+    assert "truncated" not in str(error.value) and "corrupt" not in str(error.value)
+
+
+def valid_payload() -> dict:
+    return {
+        "format_version": 1,
+        "epoch": 2,
+        "model_state": {"weight": torch.zeros(1, 1), "bias": torch.zeros(1)},
+        "model_config": None,
+        "optimizer_state": None,
+        "rng_state": {},
+        "history": None,
+        "extra": {},
+    }
+
+
+MISSING = object()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("model_state", MISSING, "not a vae_lib checkpoint (it holds a dict without 'model_state')"),
+        ("format_version", 7, "format version 7, expected 1"),
+        ("epoch", MISSING, "not a complete vae_lib checkpoint: it lacks epoch"),
+        ("model_config", MISSING, "not a complete vae_lib checkpoint: it lacks model_config"),
+        ("model_config", ["VAE", 64], "its model_config is a list, expected dict or None"),
+        ("model_config", {"data_dim": 64}, "its model_config has no 'class' name"),
+        ("extra", [1], "its extra is a list, expected dict"),
+        ("history", "long", "its history is a str, expected dict or None"),
+        ("epoch", -1, "its epoch is -1"),
+        ("epoch", True, "its epoch is a bool"),
+        ("rng_state", None, "its rng_state is a NoneType"),
+        ("optimizer_state", [], "its optimizer_state is a list"),
+        ("model_state", {"weight": [[0.0]]}, "maps 'weight' to a list, expected names to tensors"),
+    ],
+)
+def test_a_payload_of_the_wrong_shape_is_a_checkpoint_error_naming_the_field(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    payload = valid_payload()
+    if value is MISSING:
+        del payload[field]
+    else:
+        payload[field] = value
+    path = tmp_path / "bad.pt"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load_model(path)
+
+
+def test_a_torch_file_that_is_not_a_dict_is_a_checkpoint_error(tmp_path: Path) -> None:
+    torch.save([valid_payload()], tmp_path / "list.pt")
+    with pytest.raises(CheckpointError, match=re.escape("not a vae_lib checkpoint (it holds a list)")):
+        load_checkpoint(tmp_path / "list.pt")
+
+
+def test_damaged_random_states_are_a_checkpoint_error_and_leave_the_generators_alone(tmp_path: Path) -> None:
+    payload = valid_payload()
+    payload["rng_state"] = {"torch": torch.random.get_rng_state(), "cuda": [], "python": [3], "numpy": []}
+    path = tmp_path / "bad.pt"
+    torch.save(payload, path)
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    with pytest.raises(CheckpointError, match="random number generator states cannot be restored"):
+        load_checkpoint(path, restore_rng=True)
+    assert torch.equal(torch.rand(2), expected)
+
+
+def test_fit_writes_every_nth_epoch_and_the_last(tmp_path: Path, monkeypatch) -> None:
+    import vae_lib.training
+
+    written = []
+    monkeypatch.setattr(
+        vae_lib.training, "save_checkpoint", lambda path, model, optimizer, **kw: written.append(kw["epoch"])
+    )
+    x = torch.rand(16, 4).round()
+    vl.fit(vl.VAE(4, 1, (3,)), x, epochs=7, device="cpu", checkpoint_path=tmp_path / "m.pt", checkpoint_every=3)
+    assert written == [3, 6, 7]
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
+        vl.fit(vl.VAE(4, 1, (3,)), x, epochs=1, device="cpu", checkpoint_path=tmp_path / "m.pt", checkpoint_every=0)

@@ -49,7 +49,7 @@ def test_each_variable_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     [
         ("VAE_SEED", "one", "VAE_SEED must be an integer, got 'one'"),
         ("VAE_SEED", "-1", r"VAE_SEED must lie in \[0, 2\*\*63\)"),
-        ("VAE_DATASET", "cifar", "VAE_DATASET must be one of digits, mnist, fashion-mnist, got 'cifar'"),
+        ("VAE_DATASET", "cifar", "VAE_DATASET='cifar' names no data set; choose one of digits, mnist, fashion-mnist"),
         ("VAE_DATASET", "", "VAE_DATASET is set but empty"),
         ("VAE_SMOKE", "yes", "VAE_SMOKE must be 0 or 1, got 'yes'"),
         ("VAE_SMOKE", " ", "VAE_SMOKE is set but empty"),

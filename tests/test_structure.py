@@ -45,7 +45,8 @@ def test_only_the_package_and_the_command_line_import_training() -> None:
 
 def test_the_checkpoint_format_imports_no_model() -> None:
     imported = imported_modules(ast.parse((LIBRARY / "checkpoint.py").read_text()))
-    assert not {name for name in imported if name.startswith("vae_lib")}, imported
+    helpers = {"vae_lib._atomic_file", "vae_lib._checks", "vae_lib.device"}  # no model, loss or training loop
+    assert {name for name in imported if name.startswith("vae_lib")} <= helpers, imported
 
 
 def test_the_sphinx_extensions_are_not_in_the_package() -> None:

@@ -7,6 +7,11 @@ Importing changes no global state.
 
 import sys
 
+if sys.argv[:1] == ["-m"]:  # `python -m vae_lib` is importing us: one line, not a traceback, on Ctrl-C from here
+    from vae_lib.cli import handle_interrupts_while_starting
+
+    handle_interrupts_while_starting()
+
 # ruff: noqa: F403 (each module's __all__ lists its public names, once)
 from vae_lib.checkpoint import *
 from vae_lib.conditional import *

@@ -137,3 +137,9 @@ def as_tensors(name: str, data: Tensor | tuple[Tensor, ...] | list[Tensor]) -> t
         if tensor.shape[0] != tensors[0].shape[0]:
             raise ValueError(f"{name}[{i}] has {tensor.shape[0]} rows but {name}[0] has {tensors[0].shape[0]}")
     return tensors
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none: what a one-line report shows."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

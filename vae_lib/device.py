@@ -13,14 +13,36 @@ __all__ = ["default_device", "seed_everything"]
 DEVICE_ENVIRONMENT_VARIABLE = "VAE_DEVICE"
 
 
+def parse_device(requested: str | torch.device, source: str) -> torch.device:
+    """``requested`` as a device this machine has; errors name ``source``, where the value came from.
+
+    ``source`` is what the user wrote, e.g. ``"--device"``, ``"VAE_DEVICE"`` or ``"map_location"``: an unknown
+    name raises ``ValueError`` and a GPU that torch cannot see raises ``RuntimeError``, each naming it.
+    """
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise ValueError(
+            f"{source}={str(requested)!r} is not a device name torch knows; use cpu, cuda, cuda:1 or mps"
+        ) from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count() > 0:
+        raise RuntimeError(f"{source}={requested} but torch sees only {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{source}={requested} but torch sees no CUDA device on this machine; use cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"{source}={requested} but torch sees no Apple GPU (mps) on this machine; use cpu")
+    return device
+
+
 def default_device() -> torch.device:
-    """The device the book runs on: ``$VAE_DEVICE`` if set (``cpu``, ``cuda``), else CUDA when present."""
+    """The device the book runs on: ``$VAE_DEVICE`` if set and not empty (``cpu``, ``cuda``), else CUDA when present.
+
+    An unknown ``$VAE_DEVICE`` raises ``ValueError`` and a GPU that is not there raises ``RuntimeError``; both
+    name the variable.
+    """
     requested = os.environ.get(DEVICE_ENVIRONMENT_VARIABLE, "").strip()
     if requested:
-        device = torch.device(requested)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{DEVICE_ENVIRONMENT_VARIABLE}={requested} but torch sees no CUDA device")
-        return device
+        return parse_device(requested, DEVICE_ENVIRONMENT_VARIABLE)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

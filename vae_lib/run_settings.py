@@ -69,10 +69,11 @@ def _seed() -> int:
     return seed
 
 
-def _dataset() -> str:
+def dataset_from_environment() -> str:
+    """``$VAE_DATASET``, else ``"digits"``; a value that names no data set is an error naming the variable."""
     name = _read("VAE_DATASET") or "digits"
     if name not in DATASET_NAMES:
-        raise ValueError(f"VAE_DATASET must be one of {', '.join(DATASET_NAMES)}, got {name!r}")
+        raise ValueError(f"VAE_DATASET={name!r} names no data set; choose one of {', '.join(DATASET_NAMES)}")
     return name
 
 
@@ -94,4 +95,10 @@ def _smoke() -> bool:
 def settings() -> Settings:
     """Read ``VAE_SEED``, ``VAE_DEVICE``, ``VAE_DATASET``, ``VAE_DATA_ROOT`` and ``VAE_SMOKE`` (see the module)."""
     _read("VAE_DEVICE")  # empty is an error here too; default_device reads the value
-    return Settings(seed=_seed(), device=default_device(), dataset=_dataset(), data_root=_data_root(), smoke=_smoke())
+    return Settings(
+        seed=_seed(),
+        device=default_device(),
+        dataset=dataset_from_environment(),
+        data_root=_data_root(),
+        smoke=_smoke(),
+    )

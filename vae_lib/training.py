@@ -128,7 +128,8 @@ class Trainer:
     noise (the model's initial weights are the caller's). With ``patience``, training stops once the
     validation ELBO has not improved for that many epochs; :meth:`keep_best` puts the best weights back.
     ``progress`` prints one line per epoch to stderr (default: only when stderr is a terminal). With
-    ``checkpoint_path`` a checkpoint of the whole run is written atomically after every epoch, which
+    ``checkpoint_path`` a checkpoint of the whole run is written atomically after every ``checkpoint_every``-th
+    epoch (default: each) and after the last one of a :meth:`train` call, which
     :meth:`resume` continues bitwise as if the run had never stopped (on the CPU).
     """
 
@@ -146,11 +147,13 @@ class Trainer:
         patience: int | None = None,
         progress: bool | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 1,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         require_model_for(loss_fn, model)
         self.batch_size = check_positive_int("batch_size", batch_size)
+        self.checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
         self.learning_rate = _checked_learning_rate(learning_rate)
         self.patience = None if patience is None else check_positive_int("patience", patience)
         if patience is not None and val is None:
@@ -238,7 +241,8 @@ class Trainer:
         else:
             self.epochs_since_best += 1
             self.stopped = self.epochs_since_best >= self.patience
-        if self.checkpoint_path is not None and self.world.is_main:
+        due = record.epoch % self.checkpoint_every == 0 or self.stopped or record.epoch == last
+        if self.checkpoint_path is not None and self.world.is_main and due:
             self.save(self.checkpoint_path)
 
     def keep_best(self) -> None:
@@ -302,7 +306,7 @@ def fit(
     """Train ``model`` for ``epochs`` epochs with a :class:`Trainer` and return the per-epoch :class:`~vae_lib.History`.
 
     ``options`` are the :class:`Trainer`'s (``batch_size``, ``learning_rate``, ``seed``, ``device``,
-    ``loss_fn``, ``patience``, ``progress``, ``checkpoint_path``). With ``patience`` the best epoch's weights
+    ``loss_fn``, ``patience``, ``progress``, ``checkpoint_path``, ``checkpoint_every``). With ``patience`` the best epoch's weights
     are put back at the end. ``resume_from`` continues a run from a checkpoint written with
     ``checkpoint_path`` up to ``epochs`` in total, with bitwise the same weights and history on the CPU as
     the run that was never interrupted. A non-finite loss or gradient raises :class:`TrainingDivergedError`
