@@ -22,6 +22,7 @@ from vae_lib.distributions import (
     reparameterize,
     standard_normal_log_prob,
 )
+from vae_lib.export import DecoderExport, export_decoder
 from vae_lib.linear_gaussian import LinearGaussianModel
 from vae_lib.models import VAE, Decoder, GaussianEncoder, mlp
 from vae_lib.objectives import ELBOTerms, elbo, importance_weighted_bound, iwae_loss, negative_elbo_loss
@@ -48,6 +49,7 @@ __all__ = [
     "ConditionalVAE",
     "DatasetSplits",
     "Decoder",
+    "DecoderExport",
     "ELBOTerms",
     "EpochRecord",
     "GaussianEncoder",
@@ -65,6 +67,7 @@ __all__ = [
     "elbo",
     "elbo_loss",
     "evaluate",
+    "export_decoder",
     "fit",
     "free_bits_loss",
     "gaussian_log_likelihood",
