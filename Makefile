@@ -58,12 +58,14 @@ book: $(INSTALLED) $(LIBRARY_STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # The same book, rendered from the outputs stored in the notebooks (no execution): catches a broken
-# page, reference or citation without running every notebook a second time.
+# page, reference or citation without running every notebook a second time. Jupyter Book finds the
+# folders of `local_extensions` from the configuration file's folder (here _build/): they are made absolute.
 book-stored: $(INSTALLED)
 	rm -rf _build/html  # from scratch: a stale page of an earlier build would be checked (and served) too
 	mkdir -p _build
-	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > $(STORED_CONFIG)
+	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' -e 's|^\(    [A-Za-z_]*: \)\(book/_ext\)|\1$(CURDIR)/\2|' _config.yml > $(STORED_CONFIG)
 	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
+	! grep -q '^    [A-Za-z_]*: book/_ext' $(STORED_CONFIG)
 	$(BIN)/jupyter-book build . -W -n --keep-going --config $(STORED_CONFIG)
 
 test: $(INSTALLED) lint book-stored browser
