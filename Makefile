@@ -29,12 +29,14 @@ ifeq ($(DEVICE),cuda)
 NBVAL_FLAGS += --nbval-sanitize-with tests/nbval_sanitize_gpu.cfg
 endif
 
-.PHONY: help install book book-stored browser lint test notebooks bench clean
+.PHONY: help install book book-stored browser lint test notebooks colab-cells binder-check bench clean
 
 help:
 	@echo "make book       build the book into _build/html, executing every notebook (cached)"
 	@echo "make test       unit tests, nbval over every notebook, and a book build from stored outputs"
 	@echo "make notebooks  execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
+	@echo "make colab-cells  write every chapter's Colab install cell from _config.yml's repository (make notebooks does it first)"
+	@echo "make binder-check resolve binder/requirements.txt against PyPI and PyTorch's CPU index (needs the network)"
 	@echo "make lint       ruff, jupytext pairing, stored outputs, actionlint (the hooks of .pre-commit-config.yaml)"
 	@echo "make bench      run every benchmarks/bench_*.py in turn (one JSON object per line per figure)"
 	@echo "make clean      remove _build"
@@ -75,8 +77,16 @@ test: $(INSTALLED) lint book-stored browser
 lint: $(INSTALLED)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
-notebooks: $(INSTALLED)
+notebooks: $(INSTALLED) colab-cells
 	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOK)
+
+# The first cell of every chapter pip-installs vae_lib in Colab from the repository named in _config.yml.
+colab-cells: $(INSTALLED)
+	$(BIN)/python scripts/colab_cell.py
+
+# Opt-in, networked: the resolution mybinder.org will do for binder/ (make test checks binder/ offline).
+binder-check: $(INSTALLED)
+	VAE_BINDER_ONLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_launch.py -k resolves_against_pypi
 
 # Benchmarks measure; they assert nothing. Each prints one JSON object per line (see benchmarks/*.py).
 bench: $(INSTALLED)
