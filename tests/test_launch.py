@@ -121,39 +121,12 @@ def test_the_cpu_builds_satisfy_torchvisions_own_pin_of_torch() -> None:
             assert Version(torch_pin) in requirement.specifier, f"torchvision needs {line}, Binder has {torch_pin}"
 
 
-def test_pip_resolves_the_binder_requirements_offline(tmp_path: Path) -> None:
-    """pip reads the file from the repository's root, as repo2docker does, and every pin, with its own
-    dependencies, is satisfied by this environment (the CPU builds replaced by the builds installed here,
-    whose version is the same): no index, no download. "-e ." is the one thing left to install."""
-    public = tmp_path / "requirements.txt"
-    public.write_text((BINDER / "requirements.txt").read_text().replace("+cpu", ""))
-    report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-build-isolation"]
+def pip_would_install(requirements: Path, options: list[str], report: Path) -> dict[str, str]:
+    """Run pip's resolver (``--dry-run``) from the repository's root, as repo2docker runs pip, with no pip
+    configuration of this machine: the distributions it would install, name -> version."""
     result = subprocess.run(
-        [*command, "--quiet", "--report", str(report), "-r", str(public)],
-        cwd=ROOT,
-        env=clean_pip_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    installs = [
-        (item["metadata"]["name"], item["metadata"]["version"]) for item in json.loads(report.read_text())["install"]
-    ]
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert installs == [("vae_lib", version)]
-
-
-@pytest.mark.skipif(
-    os.environ.get("VAE_BINDER_ONLINE") != "1", reason="needs PyPI and download.pytorch.org: make binder-check"
-)
-def test_binder_resolves_against_pypi_and_the_pytorch_cpu_index(tmp_path: Path) -> None:
-    """Opt-in (make binder-check): the resolution Binder will do, on this machine's platform."""
-    report = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
-        + ["--report", str(report), "-r", str(BINDER / "requirements.txt")],
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", *options]
+        + ["--report", str(report), "-r", str(requirements)],
         cwd=ROOT,
         env=clean_pip_environment(),
         capture_output=True,
@@ -161,10 +134,27 @@ def test_binder_resolves_against_pypi_and_the_pytorch_cpu_index(tmp_path: Path) 
         timeout=1800,
     )
     assert result.returncode == 0, result.stderr
-    versions = {
-        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
-        for item in json.loads(report.read_text())["install"]
-    }
+    install = json.loads(report.read_text())["install"]
+    return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in install}
+
+
+def test_pip_resolves_the_binder_requirements_offline(tmp_path: Path) -> None:
+    """Every pin, with its own dependencies, is satisfied by this environment (the CPU builds replaced by
+    the builds installed here, of the same version), and pip reads the file's options and "-e ." from the
+    root: with no index and no download, the library is the one thing left to install."""
+    public = tmp_path / "requirements.txt"
+    public.write_text((BINDER / "requirements.txt").read_text().replace("+cpu", ""))
+    installs = pip_would_install(public, ["--no-index", "--no-build-isolation"], tmp_path / "report.json")
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert installs == {"vae-lib": version}
+
+
+@pytest.mark.skipif(
+    os.environ.get("VAE_BINDER_ONLINE") != "1", reason="needs PyPI and download.pytorch.org: make binder-check"
+)
+def test_binder_resolves_against_pypi_and_the_pytorch_cpu_index(tmp_path: Path) -> None:
+    """Opt-in (make binder-check): the resolution Binder will do, on this machine's platform."""
+    versions = pip_would_install(BINDER / "requirements.txt", ["--ignore-installed"], tmp_path / "report.json")
     for name, version in binder_pins().items():
         assert versions[name] == version
     cuda = [name for name in versions if name.startswith("nvidia-") or name == "triton"]
@@ -228,14 +218,14 @@ def test_the_colab_cell_installs_vae_lib_from_a_git_url_into_a_fresh_environment
     cell.write_text(colab_cell.render(f"git+file://{ROOT}@{commit}"))
     environment = clean_pip_environment() | {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0"}  # "0": no isolation
     as_colab = "import sys, types; sys.modules['google.colab'] = types.ModuleType('google.colab'); "
-    run = subprocess.run(
-        [python, "-c", as_colab + f"exec(open({str(cell)!r}).read())"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    as_colab += f"exec(open({str(cell)!r}).read())"
+
+    def run_python(code: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [python, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600
+        )
+
+    run = run_python(as_colab)
     assert run.returncode == 0, run.stdout + run.stderr
     pin = next(line for line in requires("vae_lib") if line.startswith("torch=="))
     assert f"Note: this runtime has torch 2.8.0+cu126; the book's outputs come from {pin}" in run.stdout
@@ -250,23 +240,14 @@ def test_the_colab_cell_installs_vae_lib_from_a_git_url_into_a_fresh_environment
         "    'url': json.loads(distribution('vae_lib').read_text('direct_url.json')),\n"
         "    'images': list(model.sample(3).shape)}))\n"
     )
-    imported = subprocess.run(
-        [python, "-c", check], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
-    )
+    imported = run_python(check)
     assert imported.returncode == 0, imported.stderr
     facts = json.loads(imported.stdout.splitlines()[-1])
     assert facts["file"].startswith(str(venv)), f"vae_lib came from {facts['file']}, not the fresh environment"
     assert facts["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert facts["url"]["url"] == f"file://{ROOT}" and facts["url"]["vcs_info"]["commit_id"] == commit
     assert facts["images"] == [3, 4]
-    rerun = subprocess.run(
-        [python, "-c", as_colab + f"exec(open({str(cell)!r}).read())"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    rerun = run_python(as_colab)
     assert rerun.returncode == 0 and "Note:" not in rerun.stdout, rerun.stdout + rerun.stderr
 
 
