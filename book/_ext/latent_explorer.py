@@ -138,7 +138,7 @@ def data_file(docname: str, name: str) -> str:
 def visit_latent_explorer_html(self: SphinxTranslator, node: latent_explorer) -> None:
     docname = self.builder.current_docname
     target = data_file(docname, node["name"])
-    text = json.dumps(node["payload"], separators=(",", ":"))
+    text = json.dumps(node["payload"], separators=(",", ":"), sort_keys=True)  # the same bytes from a cache
     script = (  # the export alone on the last line, so that a test can read it as JSON
         "// The decoder export of the executed notebook, written by the book's build: do not edit.\n"
         "window.vaeBookDecoders = window.vaeBookDecoders || {};\n"
