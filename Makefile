@@ -29,12 +29,14 @@ ifeq ($(DEVICE),cuda)
 NBVAL_FLAGS += --nbval-sanitize-with tests/nbval_sanitize_gpu.cfg
 endif
 
-.PHONY: help install book book-stored browser lint test notebooks bench clean
+.PHONY: help install book book-stored browser lint test notebooks colab-cells binder-check bench clean
 
 help:
 	@echo "make book       build the book into _build/html, executing every notebook (cached)"
 	@echo "make test       unit tests, nbval over every notebook, and a book build from stored outputs"
 	@echo "make notebooks  execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
+	@echo "make colab-cells  write every chapter's Colab install cell from _config.yml's repository (make notebooks does it first)"
+	@echo "make binder-check resolve binder/requirements.txt against PyPI and PyTorch's CPU index (needs the network)"
 	@echo "make lint       ruff, jupytext pairing, stored outputs, actionlint (the hooks of .pre-commit-config.yaml)"
 	@echo "make bench      run every benchmarks/bench_*.py in turn (one JSON object per line per figure)"
 	@echo "make clean      remove _build"
@@ -58,13 +60,15 @@ book: $(INSTALLED) $(LIBRARY_STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 # The same book, rendered from the outputs stored in the notebooks (no execution): catches a broken
-# page, reference or citation without running every notebook a second time.
+# page, reference or citation without running every notebook a second time. Jupyter Book finds the
+# folders of `local_extensions` from the configuration file's folder (here _build/): they are made absolute.
 book-stored: $(INSTALLED)
 	rm -rf _build/html  # from scratch: a stale page of an earlier build would be checked (and served) too
 	mkdir -p _build
 	# The copy lives in _build/, and Jupyter Book finds local_extensions relative to the config file.
-	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' -e 's|: book/_ext|: ../book/_ext|' _config.yml > $(STORED_CONFIG)
+	sed -e 's/^\(  execute_notebooks:\).*/\1 "off"/' -e 's|^\(    [A-Za-z_]*: \)\(book/_ext\)|\1$(CURDIR)/\2|' _config.yml > $(STORED_CONFIG)
 	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
+	! grep -q '^    [A-Za-z_]*: book/_ext' $(STORED_CONFIG)
 	$(BIN)/jupyter-book build . -W -n --keep-going --config $(STORED_CONFIG)
 
 test: $(INSTALLED) lint book-stored browser
@@ -74,8 +78,16 @@ test: $(INSTALLED) lint book-stored browser
 lint: $(INSTALLED)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
-notebooks: $(INSTALLED)
+notebooks: $(INSTALLED) colab-cells
 	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOK)
+
+# The first cell of every chapter pip-installs vae_lib in Colab from the repository named in _config.yml.
+colab-cells: $(INSTALLED)
+	$(BIN)/python scripts/colab_cell.py
+
+# Opt-in, networked: the resolution mybinder.org will do for binder/ (make test checks binder/ offline).
+binder-check: $(INSTALLED)
+	VAE_BINDER_ONLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_launch.py -k resolves_against_pypi
 
 # Benchmarks measure; they assert nothing. Each prints one JSON object per line (see benchmarks/*.py).
 bench: $(INSTALLED)

@@ -3,7 +3,11 @@
 Each page is served from a local http.server on 127.0.0.1 with every other host blocked, so math must
 render from the book's own copy of MathJax. Per page: no console errors, every image loaded, every
 display equation typeset, executed outputs on chapter pages, every chapter of _toc.yml in the sidebar.
-A screenshot of each chapter page goes to _build/screenshots/. The browser is Debian's ``chromium``
+A screenshot of each chapter page goes to _build/screenshots/. Each latent explorer (the
+``{latent-explorer}`` figures, book/_ext/latent_explorer.py) is driven at a phone's width (390 px, by touch)
+and at 1280 px (by mouse): its decoder, run by the page's JavaScript, must give the outputs PyTorch gave
+at build time, the pointer must redraw the canvas, and the figure must fit the screen and describe itself
+in text. The browser is Debian's ``chromium``
 (``make test`` installs it where it can), driven by Playwright; nothing is downloaded at run time.
 Without a Chromium the test is skipped, except under ``CI=true``, where it fails.
 
@@ -13,8 +17,10 @@ table of contents it was built with (default ``_toc.yml``), ``CHROMIUM`` at anot
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -23,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 import yaml
 
@@ -45,6 +52,8 @@ RAW_TEX = ("$$", "\\begin{", "\\mathcal")
 PAGES = sorted(
     p.relative_to(HTML).as_posix() for p in HTML.rglob("*.html") if not p.relative_to(HTML).parts[0].startswith("_")
 )
+EXPLORER_PAGES = [page for page in PAGES if 'class="latent-explorer"' in (HTML / page).read_text()]
+EXPLORER_TOLERANCE = 1e-5  # largest |page - PyTorch| allowed for a decoded pixel mean
 
 
 def unavailable(reason: str) -> None:
@@ -102,9 +111,8 @@ def test_the_book_was_built_with_pages() -> None:
     assert "index.html" in PAGES
 
 
-@pytest.mark.parametrize("page_path", PAGES or ["index.html"])
-def test_page_renders_in_a_browser(page_path: str, server: str, browser: object) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def watch(page: object) -> tuple[list[str], list[str]]:
+    """Collect the page's console errors, and block (and collect) every request to another host."""
     errors: list[str] = []
     outside: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -119,6 +127,13 @@ def test_page_renders_in_a_browser(page_path: str, server: str, browser: object)
             route.abort()
 
     page.route("**/*", offline)
+    return errors, outside
+
+
+@pytest.mark.parametrize("page_path", PAGES or ["index.html"])
+def test_page_renders_in_a_browser(page_path: str, server: str, browser: object) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors, outside = watch(page)
     try:
         page.goto(server + page_path, wait_until="load")
         redirect = re.search(
@@ -162,3 +177,118 @@ def test_page_renders_in_a_browser(page_path: str, server: str, browser: object)
         listed = {path.removesuffix(".html").lstrip("/") for path in facts["sidebar"]}
         missing = [chapter for chapter in toc_chapters() if chapter not in listed]
         assert not missing, f"the sidebar of {page_path} does not list {missing}"
+
+
+def decoder_exports() -> dict[str, dict]:
+    """The decoder exports the build wrote (book/_ext/latent_explorer.py): the JSON object on the last line."""
+    exports = {}
+    for path in sorted((HTML / "_static" / "latent-explorer").glob("*.js")):
+        assert path.stat().st_size < 1_000_000, f"{path.name} is {path.stat().st_size} bytes: not well under 1 MB"
+        payload = json.loads(path.read_text().rstrip().splitlines()[-1].rstrip(";"))
+        exports[payload["name"]] = payload
+    return exports
+
+
+def float64s(text: str, columns: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), "<f8").reshape(-1, columns)
+
+
+def point_at(page: object, plane: object, u: float, v: float, phone: bool, click: bool = False) -> None:
+    """A finger's tap (phone), or the mouse moved (or clicked), at the fraction (u, v) of the plane."""
+    box = plane.bounding_box()
+    x, y = box["x"] + u * box["width"], box["y"] + v * box["height"]
+    if phone:
+        page.touchscreen.tap(x, y)
+    elif click:
+        page.mouse.click(x, y)
+    else:
+        page.mouse.move(x, y)
+
+
+def check_explorer(page: object, figure: object, payload: dict, width: int, phone: bool) -> float:
+    """Drive one explorer; return the largest difference between its decoder and PyTorch's reference."""
+    name = payload["name"]
+    z = float64s(payload["reference"]["z"], payload["latent_dim"])
+    reference = float64s(payload["reference"]["mean"], int(np.prod(payload["image_shape"])))
+    in_page = np.array(
+        page.evaluate("([name, zs]) => zs.map(z => vaeBookLatentExplorer.decode(name, z))", [name, z.tolist()])
+    )
+    assert len(z) >= 20 and in_page.shape == reference.shape
+    difference = float(np.abs(in_page - reference).max())
+    assert difference < EXPLORER_TOLERANCE, f"{name}: the page's decoder is {difference:.3g} from PyTorch's"
+
+    figure.scroll_into_view_if_needed()
+    plane = figure.locator("canvas.lx-plane-canvas")
+    box = plane.bounding_box()
+    assert plane.is_visible() and box["width"] > 200, f"the plane is {box['width']:.0f} px wide at {width} px"
+
+    # The image follows the pointer, and what it shows is the page's decoder at the pointer's point.
+    image = "root => root.querySelector('canvas.lx-image').toDataURL()"
+    shown = figure.evaluate(image)
+    for u, v in [(0.3, 0.3), (0.7, 0.6)]:
+        point_at(page, plane, u, v, phone)
+        assert figure.evaluate(image) != shown, f"the pointer at ({u}, {v}) of the plane left the image as it was"
+        shown = figure.evaluate(image)
+    drawn, decoded = figure.evaluate(
+        """root => {
+            const canvas = root.querySelector('canvas.lx-image');
+            const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            const decoded = vaeBookLatentExplorer.decode(root.dataset.decoder, root.explorer.cursor);
+            return [Array.from(pixels).filter((_, i) => i % 4 === 0), decoded];
+        }"""
+    )
+    np.testing.assert_allclose(np.array(drawn), np.round(255 * (1 - np.array(decoded))), atol=1)
+
+    # The second mode: two chosen points, two strips of decoded images.
+    figure.get_by_role("button", name="Interpolate between two clicks").click()
+    for u, v in [(0.2, 0.75), (0.8, 0.25)]:
+        point_at(page, plane, u, v, phone, click=True)
+    strips = figure.locator("canvas.lx-strip")
+    assert strips.count() == 2 and strips.nth(0).is_visible() and strips.nth(1).is_visible()
+    status = figure.locator(".lx-status")
+    assert "Pointer at z = (" in status.inner_text() and "Paths from" in status.inner_text()
+
+    # Words for readers who cannot see the canvases.
+    description = page.locator(f"[id='{plane.get_attribute('aria-describedby')}']").text_content()
+    assert plane.get_attribute("role") == "img" and plane.get_attribute("aria-label")
+    assert len(description) > 200 and "latent plane" in description
+    assert status.get_attribute("aria-live") == "polite"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    figure.screenshot(path=str(SCREENSHOTS / f"latent-explorer-{name}-{width}px.png"))
+    return difference
+
+
+def test_the_book_has_a_latent_explorer() -> None:
+    if not PAGES:
+        unavailable(f"no HTML pages under {HTML}")
+    assert EXPLORER_PAGES, "no page holds a latent explorer (chapter 5's {latent-explorer} figure)"
+    assert decoder_exports(), "the build wrote no decoder export into _static/latent-explorer/"
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("page_path", EXPLORER_PAGES or ["notebooks/05_training_on_digits.html"])
+def test_latent_explorer_decodes_as_pytorch_did_and_follows_the_pointer(
+    page_path: str, width: int, server: str, browser: object
+) -> None:
+    phone = width < 600
+    page = browser.new_page(
+        viewport={"width": width, "height": 844 if phone else 900}, has_touch=phone, is_mobile=phone
+    )
+    errors, outside = watch(page)
+    exports = decoder_exports()
+    try:
+        page.goto(server + page_path, wait_until="load")
+        page.wait_for_selector("div.latent-explorer[data-ready='true']", timeout=10_000)
+        figures = page.locator("div.latent-explorer")
+        for index in range(figures.count()):
+            figure = figures.nth(index)
+            difference = check_explorer(page, figure, exports[figure.get_attribute("data-decoder")], width, phone)
+            print(f"{page_path} at {width} px: largest |page - PyTorch| {difference:.3g}")
+            box = figure.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the explorer overflows at {width} px"
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow} px at {width} px"
+    finally:
+        page.close()
+    assert not errors, f"console errors on {page_path} at {width} px: {errors}"
+    assert not outside, f"{page_path} asked for files from the internet: {outside}"
