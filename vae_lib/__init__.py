@@ -13,6 +13,7 @@ if sys.argv[:1] == ["-m"]:  # `python -m vae_lib` is importing us: one line, not
     handle_interrupts_while_starting()
 
 # ruff: noqa: F403 (each module's __all__ lists its public names, once)
+from vae_lib.book import *
 from vae_lib.checkpoint import *
 from vae_lib.conditional import *
 from vae_lib.data import *

@@ -8,7 +8,7 @@ can be checked. Arrays are little-endian bytes in base64, row by row: float32 fo
 the model holds them), int32 for labels, float64 for the reference points and outputs. The reference outputs are computed in float64 from the
 float32 weights: the arithmetic a JavaScript page does with the same weights.
 
-Displayed in a notebook, a :class:`DecoderExport` is a MIME bundle: :data:`MIME_TYPE` holds the dictionary
+Displayed in a notebook, a :class:`DecoderExport` is a MIME bundle: ``MIME_TYPE`` holds the dictionary
 (for the book's build, which writes it into the page's static files) and ``text/plain`` a summary.
 """
 
