@@ -32,10 +32,12 @@ from nbval.plugin import IPyNbCell
 
 # Chosen by running every chapter under each setting of `make test-portable` and comparing with the stored
 # outputs (see CONTRIBUTING.md, "Printed numbers and tolerances").
-DEFAULT_RTOL = 0.002
-DEFAULT_ATOL = 0.011
-# On a GPU the reductions, and the random numbers drawn on the device, differ from the CPU's.
-DEFAULT_GPU_FACTOR = 10.0
+DEFAULT_RTOL = 0.005
+DEFAULT_ATOL = 0.01
+# On a GPU the reductions differ, and random numbers drawn on the device come from another generator: a trained
+# number then moves about as much as under another seed, which moved chapters 7 and 8 by up to 14 times the CPU
+# tolerance (three seed offsets, measured on the CPU; no GPU was measured yet).
+DEFAULT_GPU_FACTOR = 20.0
 
 METADATA_KEY = "nbval"
 TOLERANCE_KEYS = ("rtol", "atol", "gpu_rtol", "gpu_atol")
