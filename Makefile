@@ -35,18 +35,18 @@ MATRIX_FLAGS := $(if $(SETTING),--setting $(SETTING))
 .PHONY: help install book book-stored browser lint test test-portable test-seeds notebooks colab-cells binder-check bench clean
 
 help:
-	@echo "make book       build the book into _build/html, executing every notebook (cached)"
-	@echo "make test       unit tests, nbval over every notebook, and a book build from stored outputs"
+	@echo "make book           build the book into _build/html, executing every notebook (cached)"
+	@echo "make test           unit tests, nbval over every notebook, and a book build from stored outputs"
 	@echo "make test-portable  nbval over every notebook under each CPU setting that changes float sums (kernels, threads)"
 	@echo "make test-seeds     every notebook's asserts with VAE_SEED=1 and VAE_SEED=2 (outputs not compared)"
-	@echo "make notebooks  execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
-	@echo "make colab-cells  write every chapter's Colab install cell from _config.yml's repository (make notebooks does it first)"
-	@echo "make binder-check resolve binder/requirements.txt against PyPI and PyTorch's CPU index (needs the network)"
-	@echo "make lint       ruff, jupytext pairing, stored outputs, actionlint (the hooks of .pre-commit-config.yaml)"
-	@echo "make bench      run every benchmarks/bench_*.py in turn (one JSON object per line per figure)"
-	@echo "make clean      remove _build"
-	@echo "Options: DEVICE=cuda runs the notebooks on a GPU (wider tolerance); SETTING=<name> runs one setting of"
-	@echo "         test-portable (native isa-default isa-avx2 threads-1 threads-2) or test-seeds (seed-1 seed-2)."
+	@echo "make notebooks      execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
+	@echo "make colab-cells    write every chapter's Colab install cell from _config.yml's repository (make notebooks does it first)"
+	@echo "make binder-check   resolve binder/requirements.txt against PyPI and PyTorch's CPU index (needs the network)"
+	@echo "make lint           ruff, jupytext pairing, stored outputs, actionlint (the hooks of .pre-commit-config.yaml)"
+	@echo "make bench          run every benchmarks/bench_*.py in turn (one JSON object per line per figure)"
+	@echo "make clean          remove _build"
+	@echo "Options: DEVICE=cuda runs the notebooks on a GPU (wider tolerance); SETTING=<name> runs one setting"
+	@echo "         of test-portable (native isa-default isa-avx2 threads-1 threads-2) or test-seeds (seed-1 seed-2)."
 
 install: $(INSTALLED)
 
