@@ -37,7 +37,7 @@ MATRIX_FLAGS := $(if $(SETTING),--setting $(SETTING))
 help:
 	@echo "make book           build the book into _build/html, executing every notebook (cached)"
 	@echo "make test           unit tests, nbval over every notebook, and a book build from stored outputs"
-	@echo "make test-portable  nbval over every notebook under each CPU setting that changes float sums (kernels, threads)"
+	@echo "make test-portable  nbval over every notebook under each CPU setting that changes float sums (kernels, threads, BLAS)"
 	@echo "make test-seeds     every notebook's asserts with VAE_SEED=1 and VAE_SEED=2 (outputs not compared)"
 	@echo "make notebooks      execute each notebooks/*.md into its .ipynb (refreshes stored outputs; NOTEBOOK=path for one)"
 	@echo "make colab-cells    write every chapter's Colab install cell from _config.yml's repository (make notebooks does it first)"
@@ -46,7 +46,8 @@ help:
 	@echo "make bench          run every benchmarks/bench_*.py in turn (one JSON object per line per figure)"
 	@echo "make clean          remove _build"
 	@echo "Options: DEVICE=cuda runs the notebooks on a GPU (wider tolerance); SETTING=<name> runs one setting"
-	@echo "         of test-portable (native isa-default isa-avx2 threads-1 threads-2) or test-seeds (seed-1 seed-2)."
+	@echo "         of test-portable (native isa-default isa-avx2 threads-1 threads-2 blas-compatible)"
+	@echo "         or of test-seeds (seed-1 seed-2)."
 
 install: $(INSTALLED)
 

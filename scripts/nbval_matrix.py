@@ -4,8 +4,8 @@
     python scripts/nbval_matrix.py seeds [--setting NAME ...] [-- PYTEST_ARGS]
 
 `portable` compares the stored outputs (within nbval_tolerance's tolerance) under each setting that changes
-the floating-point path on one machine: PyTorch's vectorised kernels (ATEN_CPU_CAPABILITY) and the number
-of threads, which decides how a sum is split. `seeds` runs every chapter's asserts with other seeds
+the floating-point path on one machine: PyTorch's vectorised kernels (ATEN_CPU_CAPABILITY), the number of
+threads, which decides how a sum is split, and MKL's and oneDNN's vendor-neutral code paths. `seeds` runs every chapter's asserts with other seeds
 (VAE_SEED) and compares no output. Each setting runs in its own pytest process; before the chapters, a
 probe notebook asserts that its kernel really runs under the setting (a variable the kernel does not see,
 or an instruction set the CPU lacks, would otherwise test nothing). PYTEST_ARGS (the Makefile passes its
@@ -55,13 +55,23 @@ def capability(name: str) -> Setting:
     )
 
 
+def blas_compatible() -> Setting:
+    # MKL and oneDNN choose their kernels by CPU vendor and model, which is why an Intel CPU printed other last
+    # digits than the AMD CPU that stored the outputs; their "compatible" paths imitate another CPU here.
+    return Setting(
+        "blas-compatible",
+        {"MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+        "assert os.environ.get('MKL_CBWR') == 'COMPATIBLE' and os.environ.get('ONEDNN_MAX_CPU_ISA') == 'SSE41'",
+    )
+
+
 def seed(value: int) -> Setting:
     return Setting(f"seed-{value}", {"VAE_SEED": str(value)}, f"assert os.environ.get('VAE_SEED') == '{value}'")
 
 
 NATIVE = Setting("native", {}, "")
 SETTINGS = {
-    "portable": [NATIVE, capability("default"), capability("avx2"), threads(1), threads(2)],
+    "portable": [NATIVE, capability("default"), capability("avx2"), threads(1), threads(2), blas_compatible()],
     "seeds": [seed(1), seed(2)],
 }
 # `seeds` runs the asserts only: with other seeds the printed numbers differ by design.
