@@ -56,3 +56,18 @@ def test_expected_log_likelihood_rejects_bad_shapes(model) -> None:
         model.expected_log_likelihood(x[:, :3], mu, log_var)
     with pytest.raises(TypeError, match="mu"):
         model.expected_log_likelihood(x, mu.long(), log_var)
+
+
+def test_to_moves_the_tensors_and_keeps_the_model(model) -> None:
+    moved = model.to("cpu")
+    assert moved.weight.device == torch.device("cpu") and moved.weight.dtype == model.weight.dtype
+    torch.testing.assert_close(moved.weight, model.weight)
+    torch.testing.assert_close(moved.bias, model.bias)
+    assert moved.sigma == model.sigma
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_to_cuda_gives_the_cpu_model_s_log_marginal(model) -> None:
+    x = model.sample(3, generator=torch.Generator().manual_seed(8))[0]
+    on_gpu = model.to("cuda").log_marginal(x.to("cuda")).cpu()
+    torch.testing.assert_close(on_gpu, model.log_marginal(x))

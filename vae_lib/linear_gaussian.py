@@ -65,6 +65,10 @@ class LinearGaussianModel:
     def latent_dim(self) -> int:
         return self.weight.shape[1]
 
+    def to(self, device: torch.device | str) -> LinearGaussianModel:
+        """The same model with its tensors on ``device`` (sample on the CPU model, with a CPU generator)."""
+        return LinearGaussianModel(self.weight.to(device), self.bias.to(device), self.sigma)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw ``n`` pairs (x, z) from the joint; returns ``(x, z)`` of shapes ``(n, D)``, ``(n, d)``."""
         n = check_positive_int("n", n)
