@@ -2,7 +2,8 @@
 
 Each page is served from a local http.server on 127.0.0.1 with every other host blocked, so math must
 render from the book's own copy of MathJax. Per page: no console errors, every image loaded, every
-display equation typeset, executed outputs on chapter pages, every chapter of _toc.yml in the sidebar.
+display equation typeset, executed outputs on chapter pages, every chapter of _toc.yml in the sidebar;
+on chapter pages at 1280 px, every image in a numbered, captioned figure and no code block wider than its box.
 A screenshot of each chapter page goes to _build/screenshots/. Each latent explorer (the
 ``{latent-explorer}`` figures, book/_ext/latent_explorer.py) is driven at a phone's width (390 px, by touch)
 and at 1280 px (by mouse): its decoder, run by the page's JavaScript, must give the outputs PyTorch gave
@@ -159,6 +160,7 @@ def test_page_renders_in_a_browser(page_path: str, server: str, browser: object)
                 };
             }"""
         )
+        layout = page.evaluate(LAYOUT_FACTS) if page_path.startswith("notebooks/") else None
         if page_path.startswith("notebooks/"):
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / f"{Path(page_path).stem}.png"), full_page=True)
@@ -173,10 +175,33 @@ def test_page_renders_in_a_browser(page_path: str, server: str, browser: object)
     assert not raw, f"raw TeX {raw} left in the text of {page_path}"
     if page_path.startswith("notebooks/"):
         assert facts["outputs"] > 0, f"{page_path} shows no executed outputs (div.cell_output)"
+        assert not layout["uncaptioned"], f"images of {page_path} outside a captioned figure: {layout['uncaptioned']}"
+        assert not layout["unnumbered"], f"figures of {page_path} without a number: {layout['unnumbered']}"
+        assert not layout["overflowing"], f"code on {page_path} wider than its box at 1280 px: {layout['overflowing']}"
     if page_path not in ("search.html", "genindex.html"):
         listed = {path.removesuffix(".html").lstrip("/") for path in facts["sidebar"]}
         missing = [chapter for chapter in toc_chapters() if chapter not in listed]
         assert not missing, f"the sidebar of {page_path} does not list {missing}"
+
+
+# On a chapter page: every image a cell drew sits in a <figure> with a numbered <figcaption>, and no code block,
+# folded ones included (opened first), is wider than its box (it would scroll sideways).
+LAYOUT_FACTS = """() => {
+    document.querySelectorAll('details').forEach(d => { d.open = true; });
+    const where = e => (e.closest('.cell') || e).querySelector('pre')?.textContent.slice(0, 60) || e.tagName;
+    const images = Array.from(document.querySelectorAll('article img, article canvas'));
+    const inFigure = e => e.closest('figure') && e.closest('figure').querySelector('figcaption');
+    const figures = Array.from(document.querySelectorAll('article figure'));
+    const blocks = Array.from(document.querySelectorAll('article div.cell pre, article div.highlight pre'));
+    return {
+        uncaptioned: images.filter(e => !inFigure(e)).map(e => e.src || e.getAttribute('aria-label') || where(e)),
+        unnumbered: figures.filter(f => !f.querySelector('figcaption .caption-number'))
+            .map(f => (f.querySelector('figcaption') || f).textContent.slice(0, 60)),
+        overflowing: blocks.filter(p => p.scrollWidth > p.clientWidth + 1)
+            .map(p => `${p.scrollWidth} > ${p.clientWidth}: ${p.textContent.split('\\n')
+                .reduce((a, b) => (b.length > a.length ? b : a), '').slice(0, 90)}`),
+    };
+}"""
 
 
 def decoder_exports() -> dict[str, dict]:

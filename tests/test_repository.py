@@ -95,6 +95,22 @@ def test_chapter_asserts_and_checks_its_claims(text_file: Path) -> None:
     assert "What you will learn" in notebook.cells[0].source + notebook.cells[1].source
 
 
+CODE_COLUMNS = 77  # characters the page's code column shows at 1280 px (tests/test_browser.py measures it)
+
+
+@pytest.mark.parametrize("text_file", TEXT_FILES, ids=lambda p: p.stem)
+def test_chapter_code_fits_the_page(text_file: Path) -> None:
+    notebook = jupytext.read(text_file)
+    too_wide = [
+        f"cell {index}: {line!r} ({len(line)} characters)"
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if len(line) > CODE_COLUMNS
+    ]
+    assert not too_wide, f"{text_file.name}: code lines wider than {CODE_COLUMNS} characters: {too_wide}"
+
+
 @pytest.mark.parametrize("text_file", TEXT_FILES, ids=lambda p: p.stem)
 def test_stored_notebook_has_its_figures(text_file: Path) -> None:
     """Figures are stored as PNG outputs (a non-interactive MPLBACKEND during execution would drop them)."""
