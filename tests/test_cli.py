@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli_environment(**changes: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_DEVICE": "cpu", "MPLBACKEND": "Agg"}
+    # VAE_DATA_ROOT relative: each command's MNIST-format files sit in data/ of its own working directory.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_DEVICE": "cpu", "MPLBACKEND": "Agg", "VAE_DATA_ROOT": "data"}
     env.pop("VAE_DATASET", None)
     return env | changes
 
@@ -73,6 +74,15 @@ def test_train_reads_mnist_format_files_and_follows_vae_dataset(tmp_path: Path) 
     assert trained.returncode == 0 and trained.stderr == "", trained.stderr
     checkpoint = vl.load_checkpoint(tmp_path / "model.pt")
     assert checkpoint.extra["dataset"] == "fashion-mnist" and checkpoint.extra["image_shape"] == [28, 28]
+
+
+def test_data_root_defaults_to_the_chapters_folder_and_the_flag_overrides_it(tmp_path: Path) -> None:
+    write_idx_dataset(tmp_path / "shared", "mnist", n_train=60, n_test=20)
+    args = ("train", "--dataset", "mnist", "--epochs", "1", "--quiet", "--out", "model.pt")
+    from_variable = run_cli(*args, cwd=tmp_path, VAE_DATA_ROOT=str(tmp_path / "shared"))
+    assert from_variable.returncode == 0, from_variable.stderr
+    from_flag = run_cli(*args, "--data-root", "shared", cwd=tmp_path, VAE_DATA_ROOT=str(tmp_path / "elsewhere"))
+    assert from_flag.returncode == 0, from_flag.stderr
 
 
 @pytest.mark.parametrize(
@@ -223,7 +233,7 @@ CASES = {
     "mnist-missing": Case(
         (*TRAIN, "--dataset", "mnist", "--out", "m.pt"),
         1,
-        (f"missing {Path('data/MNIST/raw/train-images-idx3-ubyte')}", "--download"),
+        (f"{Path('data/MNIST/raw/train-images-idx3-ubyte')}", "--download"),
     ),
     "mnist-corrupt": Case(
         (*TRAIN, "--dataset", "mnist", "--out", "m.pt"),

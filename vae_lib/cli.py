@@ -146,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--dataset", choices=DATASET_NAMES, default=None, help="data set (default: $VAE_DATASET, else digits, offline)"
     )
-    train.add_argument("--data-root", default="data", help="folder of the MNIST / Fashion-MNIST files")
+    train.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder of the MNIST / Fashion-MNIST files (default: $VAE_DATA_ROOT, else ~/.cache/vae-book/data)",
+    )
     train.add_argument("--download", action="store_true", help="let torchvision download MNIST / Fashion-MNIST")
     train.add_argument("--latent-dim", type=_positive_int, default=2, help="dimension of z")
     train.add_argument("--hidden-dims", type=_hidden_dims, default="256", help="encoder hidden sizes, e.g. 256,128")
@@ -189,6 +194,13 @@ def _dataset_from_environment() -> str:
         return dataset_from_environment()
     except ValueError as error:
         raise UsageError(f"{error}; or pass --dataset") from None
+
+
+def _data_root_from_environment() -> Path:
+    """``--data-root``'s default: the folder the chapters read, ``$VAE_DATA_ROOT`` or the user's cache."""
+    from vae_lib.run_settings import data_root_from_environment
+
+    return data_root_from_environment()
 
 
 def _check_output(path: Path, flag: str, *, example: str, create_folder: bool) -> None:
@@ -245,7 +257,8 @@ def _train(args: argparse.Namespace) -> None:
     dataset = args.dataset or _dataset_from_environment()
     device = parse_device(args.device, "--device") if args.device else default_device()
     _check_output(args.out, "--out", example="model.pt", create_folder=True)
-    splits = load_dataset(dataset, root=args.data_root, download=args.download, seed=args.seed)
+    data_root = args.data_root if args.data_root is not None else _data_root_from_environment()
+    splits = load_dataset(dataset, root=data_root, download=args.download, seed=args.seed)
     seed_everything(args.seed)
     model = VAE(splits.data_dim, args.latent_dim, args.hidden_dims, args.likelihood, args.sigma)
     if not args.quiet and os.environ.get("RANK", "0") == "0":  # torchrun sets RANK; only its first process reports

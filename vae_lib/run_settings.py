@@ -77,7 +77,8 @@ def dataset_from_environment() -> str:
     return name
 
 
-def _data_root() -> Path:
+def data_root_from_environment() -> Path:
+    """``$VAE_DATA_ROOT``, else ``~/.cache/vae-book/data`` (``$XDG_CACHE_HOME`` respected): where MNIST's files are."""
     text = _read("VAE_DATA_ROOT")
     if text is not None:
         return Path(text).expanduser().resolve()
@@ -99,6 +100,6 @@ def settings() -> Settings:
         seed=_seed(),
         device=default_device(),
         dataset=dataset_from_environment(),
-        data_root=_data_root(),
+        data_root=data_root_from_environment(),
         smoke=_smoke(),
     )
