@@ -22,6 +22,7 @@ from vae_lib.diagnostics import *
 from vae_lib.distributions import *
 from vae_lib.export import *
 from vae_lib.history import *
+from vae_lib.latent_paths import *
 from vae_lib.linear_gaussian import *
 from vae_lib.losses import *
 from vae_lib.models import *
