@@ -136,8 +136,15 @@ def main(arguments: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=SETTINGS)
     parser.add_argument("--setting", action="append", help="run only this setting (repeatable)")
-    parser.add_argument("pytest_args", nargs="*", help="after --: passed to every pytest run")
-    options = parser.parse_args(arguments)
+    # Split at "--" by hand: argparse's handling of "--" after an option differs between Python versions
+    # (3.12 refused `--setting NAME -- ARGS`).
+    own, pytest_args = (
+        (arguments[: arguments.index("--")], arguments[arguments.index("--") + 1 :])
+        if "--" in arguments
+        else (arguments, [])
+    )
+    options = parser.parse_args(own)
+    options.pytest_args = pytest_args
     known = {setting.name: setting for setting in SETTINGS[options.mode]}
     unknown = set(options.setting or []) - set(known)
     if unknown:

@@ -97,6 +97,14 @@ def test_a_gpu_checkpoint_loads_on_the_cpu_and_resumes_on_the_gpu(digits: vl.Dat
     )
 
 
+def test_evaluate_takes_cpu_data_for_a_gpu_model(digits: vl.DatasetSplits) -> None:
+    model = small_vae(digits)
+    on_cpu = vl.evaluate(model, digits.val.x)
+    on_gpu = vl.evaluate(model.to(CUDA), digits.val.x)
+    # Other random streams on the two devices: the same model's ELBO within its Monte Carlo noise.
+    assert abs(float(on_gpu.elbo) - float(on_cpu.elbo)) < 1.0
+
+
 def test_sampling_with_a_gpu_generator(digits: vl.DatasetSplits) -> None:
     model = small_vae(digits).to(CUDA)
     generator = torch.Generator(CUDA).manual_seed(5)

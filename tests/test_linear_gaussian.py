@@ -69,5 +69,9 @@ def test_to_moves_the_tensors_and_keeps_the_model(model) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_to_cuda_gives_the_cpu_model_s_log_marginal(model) -> None:
     x = model.sample(3, generator=torch.Generator().manual_seed(8))[0]
-    on_gpu = model.to("cuda").log_marginal(x.to("cuda")).cpu()
-    torch.testing.assert_close(on_gpu, model.log_marginal(x))
+    on_gpu = model.to("cuda")
+    torch.testing.assert_close(on_gpu.log_marginal(x.to("cuda")).cpu(), model.log_marginal(x))
+    for got, expected in zip(on_gpu.posterior(x.to("cuda")), model.posterior(x)):
+        torch.testing.assert_close(got.cpu(), expected)
+    drawn_x, drawn_z = on_gpu.sample(4, generator=torch.Generator("cuda").manual_seed(1))
+    assert drawn_x.device.type == drawn_z.device.type == "cuda"

@@ -69,11 +69,15 @@ class LinearGaussianModel:
         """The same model with its tensors on ``device`` (sample on the CPU model, with a CPU generator)."""
         return LinearGaussianModel(self.weight.to(device), self.bias.to(device), self.sigma)
 
+    def _identity(self, size: int) -> Tensor:
+        return torch.eye(size, dtype=self.weight.dtype, device=self.weight.device)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw ``n`` pairs (x, z) from the joint; returns ``(x, z)`` of shapes ``(n, D)``, ``(n, d)``."""
         n = check_positive_int("n", n)
-        z = torch.randn(n, self.latent_dim, generator=generator, dtype=self.weight.dtype)
-        noise = torch.randn(n, self.data_dim, generator=generator, dtype=self.weight.dtype)
+        like = {"dtype": self.weight.dtype, "device": self.weight.device}
+        z = torch.randn(n, self.latent_dim, generator=generator, **like)
+        noise = torch.randn(n, self.data_dim, generator=generator, **like)
         return z @ self.weight.T + self.bias + self.sigma * noise, z
 
     def decode(self, z: Tensor) -> GaussianPixels:
@@ -106,7 +110,7 @@ class LinearGaussianModel:
 
     def marginal(self) -> torch.distributions.MultivariateNormal:
         """p(x) = N(b, W W^T + sigma^2 I), the integral of the notes' eq. (1) in closed form."""
-        covariance = self.weight @ self.weight.T + self.sigma**2 * torch.eye(self.data_dim, dtype=self.weight.dtype)
+        covariance = self.weight @ self.weight.T + self.sigma**2 * self._identity(self.data_dim)
         return torch.distributions.MultivariateNormal(self.bias, covariance_matrix=covariance)
 
     def log_marginal(self, x: Tensor) -> Tensor:
@@ -117,7 +121,7 @@ class LinearGaussianModel:
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The exact posterior p(z|x): its means ``(B, d)`` and its covariance ``(d, d)`` (the same for all x)."""
         check_float_tensor("x", x, min_dim=2)
-        m = self.weight.T @ self.weight + self.sigma**2 * torch.eye(self.latent_dim, dtype=self.weight.dtype)
+        m = self.weight.T @ self.weight + self.sigma**2 * self._identity(self.latent_dim)
         m_inverse = torch.linalg.inv(m)
         means = (x - self.bias) @ self.weight @ m_inverse.T
         return means, self.sigma**2 * m_inverse

@@ -107,7 +107,8 @@ def importance_weighted_bound(
     (measured on the first draw), and each chunk is reduced to one logsumexp per example before the next,
     so memory does not grow with ``k``. It does grow with the number of rows of ``x``: one draw for every
     row is the smallest chunk. To bound it whatever the number of images, split ``x`` into rows, as the
-    models' ``importance_log_likelihood`` does.
+    models' ``importance_log_likelihood`` does. On the CPU the chunks' draws equal one draw of all ``k``
+    from the same generator; on a GPU they do not (CUDA's generator advances by whole blocks per call).
     """
     check_float_tensor("x", x)
     k = check_positive_int("k", k)

@@ -104,9 +104,16 @@ def _mean_terms(
 def evaluate(
     model: nn.Module, data: Data, batch_size: int = 1024, loss_fn: LossFn = elbo_loss, epoch: int = 0, seed: int = 0
 ) -> ELBOTerms:
-    """Mean ELBO terms of ``model`` over ``data`` (a repeatable estimate: its noise comes from ``seed``; no gradients)."""
+    """Mean ELBO terms of ``model`` over ``data`` (a repeatable estimate: its noise comes from ``seed``; no gradients).
+
+    ``data`` may sit on another device than the model (e.g. the CPU, with the model on a GPU): it is moved to
+    the model's device, as :class:`Trainer` moves its data.
+    """
     tensors = checked_data(model, "data", data)
     require_model_for(loss_fn, model)
+    parameter = next(model.parameters(), None)
+    if parameter is not None:
+        tensors = tuple(t.to(parameter.device) for t in tensors)
     return _mean_terms(
         model, tensors, check_positive_int("batch_size", batch_size), loss_fn, epoch, check_seed("seed", seed)
     )
