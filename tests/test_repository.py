@@ -1,6 +1,7 @@
 """The repository's own consistency: pinned environments agree, notebooks are paired, executed and listed."""
 
 import importlib.util
+import re
 import tomllib
 from pathlib import Path
 
@@ -135,3 +136,13 @@ def test_a_run_on_another_data_set_never_replaces_the_stored_notebook(
     assert script.output_path(chapter) == tmp_path / "05_training_on_digits.ipynb"
     monkeypatch.setenv("VAE_DATASET", "mnist")
     assert script.output_path(chapter) == tmp_path / "runs" / "05_training_on_digits.mnist.ipynb"
+
+
+def test_every_bibliography_entry_is_cited() -> None:
+    """An entry of book/references.bib that no page cites is a reference the book does not use."""
+    keys = re.findall(r"^@\w+\{([^,\s]+),", (ROOT / "book" / "references.bib").read_text(), flags=re.MULTILINE)
+    pages = [*ROOT.glob("book/*.md"), *ROOT.glob("notebooks/*.md")]
+    text = "\n".join(page.read_text() for page in pages)
+    cited = {key for group in re.findall(r"\{cite(?::[pt])?\}`([^`]+)`", text) for key in group.split(",")}
+    uncited = sorted(set(keys) - {key.strip() for key in cited})
+    assert keys and not uncited, f"book/references.bib entries no page cites: {uncited}"
