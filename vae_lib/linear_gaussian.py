@@ -66,7 +66,7 @@ class LinearGaussianModel:
         return self.weight.shape[1]
 
     def to(self, device: torch.device | str) -> LinearGaussianModel:
-        """The same model with its tensors on ``device`` (sample on the CPU model, with a CPU generator)."""
+        """The same model with its tensors on ``device``; it samples there too (with a generator of that device)."""
         return LinearGaussianModel(self.weight.to(device), self.bias.to(device), self.sigma)
 
     def _identity(self, size: int) -> Tensor:
