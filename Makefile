@@ -51,7 +51,13 @@ help:
 
 install: $(INSTALLED)
 
+# A first install puts about 6 GiB into .venv (PyTorch's x86_64 wheel carries the CUDA libraries); a full disk
+# would otherwise stop pip halfway with an OSError.
+MIN_FREE_GIB_FOR_VENV := 7
+
 $(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) scripts/check_free_space.py . $(MIN_FREE_GIB_FOR_VENV) \
+		"a new .venv (PyTorch with its CUDA libraries and the book's tools)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[book,test]"
