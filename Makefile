@@ -51,7 +51,7 @@ help:
 
 install: $(INSTALLED)
 
-# A first install puts about 6 GiB into .venv (PyTorch's x86_64 wheel carries the CUDA libraries); a full disk
+# A first install puts about 6.3 GiB into .venv (PyTorch's x86_64 wheel carries the CUDA libraries); a full disk
 # would otherwise stop pip halfway with an OSError.
 MIN_FREE_GIB_FOR_VENV := 7
 
